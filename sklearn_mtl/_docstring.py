@@ -1,0 +1,128 @@
+"""Shared numpydoc fragments, so the three estimators do not copy parameter text."""
+
+from __future__ import annotations
+
+_PARAMS = {
+    "task_types": """task_types : dict or None, default=None
+        Kind of each task, ``{task_name: "binary" | "multiclass" | "regression"}``.
+        Tasks not named are inferred from their labels (as
+        :func:`sklearn.utils.multiclass.type_of_target` does): integer-valued
+        regression targets look like classes, so name them here.""",
+    "network": """hidden_layer_sizes : tuple of int, default=(100,)
+        Sizes of the hidden layers of the shared trunk. ``()`` gives no trunk.
+
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Activation of every hidden layer, trunk and heads.
+
+    dropout : float in [0, 1), default=0.0
+        Dropout probability after every hidden layer, during training only.
+
+    head_layer_sizes : tuple of int, default=()
+        Hidden layers of each task's own head (tower). ``()`` gives a linear
+        head per task. All heads are computed in one batched operation.
+
+    task_weights : dict or None, default=None
+        Static weight of each task's loss, ``{task_name: weight}``; unnamed
+        tasks weigh 1. The training loss is the weighted sum of task losses.""",
+    "class_weight": """class_weight : None, "balanced" or dict, default=None
+        Class weights in each classification task's loss. ``"balanced"``
+        weighs classes by ``n_labelled / (n_classes * count)`` in every task; a
+        dict keyed by task name gives ``"balanced"`` or ``{label: weight}`` per
+        task. With a single task, ``{label: weight}`` may be given directly.""",
+    "training": """alpha : float, default=1e-4
+        Strength of the L2 penalty on weights (not biases), as in
+        :class:`~sklearn.neural_network.MLPClassifier`.
+
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
+
+    learning_rate_init : float, default=1e-3
+        Learning rate of the Adam optimizer.
+
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the data).
+
+    shuffle : bool, default=True
+        Whether to shuffle the rows every epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling, dropout and the validation
+        split. With an int, a fit on the CPU is reproducible bit for bit.
+
+    tol : float, default=1e-4
+        Tolerance for the stopping rule: training stops when the training loss
+        (or, with early stopping, the validation score) has not improved by at
+        least ``tol`` for ``n_iter_no_change`` consecutive epochs.
+
+    verbose : bool or int, default=False
+        Print a line per epoch.
+
+    warm_start : bool, default=False
+        Reuse the fitted network (and optimizer state) on the next ``fit``.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows, stop when their mean
+        per-task score stops improving, and restore the best weights.
+
+    validation_fraction : float in (0, 1), default=0.1
+        Share of the rows held out for early stopping.
+
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping.
+
+    device : str, default="auto"
+        Torch device to train and predict on; ``"auto"`` takes CUDA when it is
+        available, else the CPU.
+
+    callbacks : list or None, default=None
+        Extra :mod:`skorch.callbacks` (instances or ``(name, callback)``
+        pairs) run by the training engine, e.g. ``LRScheduler``.""",
+}
+
+_ATTRIBUTES = """task_names_ : list of str
+        Task names: the DataFrame columns of ``y``, else ``"task_0"``, ...
+
+    tasks_ : TaskSet
+        The tasks, each with its ``name``, ``kind`` and ``classes``.
+
+    n_outputs_ : int
+        Number of tasks.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` has string column names.
+
+    module_ : torch.nn.Module
+        The trained network.
+
+    net_ : skorch.NeuralNet
+        The training engine, with its ``history``.
+
+    n_iter_ : int
+        Number of epochs run (accumulated over warm starts and partial fits).
+
+    loss_curve_ : list of float
+        Training loss (weighted sum of task losses) per epoch.
+
+    task_loss_curves_ : dict of str to list of float
+        Each task's training loss per epoch, over its labelled rows.
+
+    best_loss_ : float or None
+        Lowest training loss, when early stopping is off.
+
+    validation_scores_ : list of float or None
+        Mean per-task validation score per epoch (accuracy, or R2 for
+        regression), with early stopping; else None.
+
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``."""
+
+
+def params(*names: str) -> str:
+    """Parameter text for the given fragment names."""
+    return "\n\n    ".join(_PARAMS[name] for name in names)
+
+
+ATTRIBUTES = _ATTRIBUTES

@@ -1,0 +1,556 @@
+"""Tasks: one per output column.
+
+All knowledge of "what kind of task is this" lives here: how a target column is
+read (labels, missing markers), which kind it is, how it is encoded into targets
+and a missing-label mask, its loss, its width in the network output, and how
+outputs are decoded back into labels, probabilities or values.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import type_of_target
+from torch import nn
+from torch.nn import functional as F
+
+KINDS = ("binary", "multiclass", "regression")
+CLASSIFICATION_KINDS = ("binary", "multiclass")
+
+
+# --------------------------------------------------------------------------- reading
+def _is_missing(values: np.ndarray) -> np.ndarray:
+    """Boolean mask of missing labels (NaN, None, pd.NA, NaT) in a 1-D column."""
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    if values.dtype.kind in "iub" or values.dtype.kind in "US":
+        return np.zeros(values.shape, dtype=bool)
+    try:  # pandas knows every missing marker (None, NaN, pd.NA, NaT)
+        import pandas as pd
+
+        return np.asarray(pd.isna(values), dtype=bool)
+    except ImportError:  # pragma: no cover - pandas is optional
+        return np.array(
+            [v is None or (isinstance(v, float) and v != v) for v in values],
+            dtype=bool,
+        )
+
+
+def split_target_columns(y) -> tuple[list[np.ndarray], list[str] | None, bool]:
+    """Split ``y`` into one 1-D array per task.
+
+    Returns the columns, the task names when ``y`` is a DataFrame (else None),
+    and whether ``y`` was 1-D.
+    """
+    if hasattr(y, "iloc") and hasattr(y, "columns"):  # DataFrame
+        names = [str(c) for c in y.columns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"y has duplicate column names: {names}.")
+        columns = [_series_values(y.iloc[:, j]) for j in range(y.shape[1])]
+        return columns, names, False
+    if hasattr(y, "iloc"):  # Series
+        return [_series_values(y)], None, True
+    if hasattr(y, "toarray"):
+        y = y.toarray()
+    y = np.asarray(y)
+    if y.dtype.kind == "c":
+        raise ValueError("Complex data not supported in y.")
+    if y.ndim == 1:
+        return [y], None, True
+    if y.ndim != 2:
+        raise ValueError(f"y must be 1-D or 2-D, got an array of shape {y.shape}.")
+    return [y[:, j] for j in range(y.shape[1])], None, False
+
+
+def _series_values(s) -> np.ndarray:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(s.dtype) and not s.isna().any():
+        return s.to_numpy(dtype=bool)
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(
+        s.dtype
+    ):
+        if s.isna().any() or s.dtype.kind not in "iuf":
+            return s.to_numpy(dtype=np.float64, na_value=np.nan)
+        return s.to_numpy()
+    return s.to_numpy(dtype=object)
+
+
+def _labelled_values(values: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return (values, missing) with object columns of numbers made numeric."""
+    missing = _is_missing(values)
+    if values.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported in y (task {name!r}).")
+    if values.dtype.kind == "O":
+        present = values[~missing]
+        if present.size and all(
+            isinstance(v, numbers.Number) and not isinstance(v, bool | np.bool_)
+            for v in present
+        ):
+            out = np.zeros(values.shape, dtype=np.float64)
+            out[~missing] = present.astype(np.float64)
+            out[missing] = np.nan
+            return out, missing
+    if values.dtype.kind == "f" and np.isinf(values).any():
+        raise ValueError(
+            f"Input y contains infinity in task {name!r}; only finite values and "
+            "NaN (a missing label) are allowed."
+        )
+    return values, missing
+
+
+def infer_kind(values: np.ndarray, missing: np.ndarray) -> str:
+    """Infer a task kind from the labelled values of one column."""
+    present = values[~missing]
+    if present.dtype.kind in "fiu":
+        target_type = type_of_target(present)
+        if target_type == "continuous":
+            return "regression"
+        if target_type == "binary":
+            return "binary"
+        if target_type == "multiclass":
+            return "multiclass"
+        raise ValueError(f"Unknown label type: {target_type!r}")
+    n_unique = len(_unique_labels(present, "y"))
+    return "binary" if n_unique <= 2 else "multiclass"
+
+
+def _unique_labels(present: np.ndarray, name: str) -> np.ndarray:
+    try:
+        return np.unique(present)
+    except TypeError as exc:
+        kinds = sorted({type(v).__name__ for v in present})
+        raise TypeError(
+            f"Task {name!r} mixes label types {kinds}; the labels of a task must be "
+            "all strings or all numbers."
+        ) from exc
+
+
+# --------------------------------------------------------------------------- one task
+@dataclass
+class Task:
+    """One output of the network.
+
+    Parameters
+    ----------
+    name : str
+        The task name (DataFrame column or ``"task_<i>"``).
+    kind : {"binary", "multiclass", "regression"}
+    classes : ndarray or None
+        Sorted labels of a classification task.
+    mean, scale : float
+        Standardisation of a regression target (outputs are in standard units).
+    """
+
+    name: str
+    kind: str
+    classes: np.ndarray | None = None
+    mean: float = 0.0
+    scale: float = 1.0
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind in CLASSIFICATION_KINDS
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of this task's slice of the network output."""
+        return len(self.classes) if self.kind == "multiclass" else 1
+
+    @classmethod
+    def from_column(cls, name, values, missing, kind=None, classes=None) -> Task:
+        """Build a task from a column's labelled values (fit, first pass)."""
+        present = values[~missing]
+        if present.size == 0:
+            raise ValueError(
+                f"Task {name!r} has no labelled rows: every target is missing. "
+                "Input y contains NaN (or None) in every row of this task."
+            )
+        if kind is None:
+            kind = infer_kind(values, missing)
+        if kind not in KINDS:
+            raise ValueError(
+                f"Unknown task kind {kind!r} for task {name!r}; expected one of "
+                f"{list(KINDS)}."
+            )
+        if kind == "regression":
+            if present.dtype.kind not in "fiub":
+                raise ValueError(
+                    f"Task {name!r} is declared 'regression' but its targets are not "
+                    f"numeric (dtype {present.dtype}, e.g. {present[0]!r})."
+                )
+            present = present.astype(np.float64)
+            scale = float(np.std(present))
+            return cls(
+                name, kind, None, float(np.mean(present)), scale if scale > 0 else 1.0
+            )
+        if classes is None:
+            classes = _unique_labels(present, name)
+        else:
+            classes = _unique_labels(np.asarray(classes), name)
+            unseen = np.setdiff1d(_unique_labels(present, name), classes)
+            if unseen.size:
+                raise ValueError(
+                    f"Task {name!r}: labels {unseen.tolist()} are not in the declared "
+                    f"classes {classes.tolist()}."
+                )
+        if len(classes) < 2:
+            raise ValueError(
+                f"Task {name!r} has only one class ({classes[0]!r}); a classification "
+                "task needs at least two classes."
+            )
+        if kind == "binary" and len(classes) > 2:
+            raise ValueError(
+                f"Task {name!r} is declared 'binary' but has {len(classes)} classes."
+            )
+        kind = "binary" if len(classes) == 2 else "multiclass"
+        return cls(name, kind, classes)
+
+    # ---------------------------------------------------------------- encoding
+    def encode(self, values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        """Targets as float64: class index, or standardised value (0 where missing)."""
+        out = np.zeros(values.shape[0], dtype=np.float64)
+        present = values[~missing]
+        if self.kind == "regression":
+            if present.dtype.kind not in "fiub":
+                raise ValueError(
+                    f"Task {self.name!r} is a regression task but got non-numeric "
+                    f"targets (dtype {present.dtype})."
+                )
+            out[~missing] = (present.astype(np.float64) - self.mean) / self.scale
+            return out
+        try:
+            idx = np.searchsorted(self.classes, present)
+            idx = np.clip(idx, 0, len(self.classes) - 1)
+            known = self.classes[idx] == present
+        except TypeError:
+            known = np.zeros(present.shape, dtype=bool)
+            idx = np.zeros(present.shape, dtype=np.intp)
+        if not np.all(known):
+            unseen = _unique_labels(present[~known], self.name)
+            raise ValueError(
+                f"Task {self.name!r} got labels {unseen.tolist()} that are not among "
+                f"its classes {self.classes.tolist()}."
+            )
+        out[~missing] = idx
+        return out
+
+    def class_weights(self, targets, labelled, class_weight) -> np.ndarray:
+        """Per-row weight from ``class_weight`` (None, "balanced" or {label: w})."""
+        if class_weight is None or self.kind == "regression":
+            return np.ones(targets.shape[0])
+        codes = targets[labelled].astype(np.intp)
+        if isinstance(class_weight, str):
+            present = np.unique(codes)
+            per_class = np.ones(len(self.classes))
+            per_class[present] = compute_class_weight(
+                "balanced", classes=present, y=codes
+            )
+        else:
+            unknown = [k for k in class_weight if k not in set(self.classes.tolist())]
+            if unknown:
+                raise ValueError(
+                    f"class_weight for task {self.name!r} names labels {unknown} that "
+                    f"are not among its classes {self.classes.tolist()}."
+                )
+            per_class = np.array(
+                [float(class_weight.get(c, 1.0)) for c in self.classes.tolist()]
+            )
+        out = np.ones(targets.shape[0])
+        out[labelled] = per_class[codes]
+        return out
+
+    # ---------------------------------------------------------------- decoding
+    def probabilities(self, outputs: np.ndarray) -> np.ndarray:
+        """(n, n_classes) probabilities from this task's output slice."""
+        outputs = outputs.astype(np.float64)
+        if self.kind == "binary":
+            p = 1.0 / (1.0 + np.exp(-outputs[:, 0]))
+            return np.column_stack([1.0 - p, p])
+        z = outputs - outputs.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def decode(self, outputs: np.ndarray) -> np.ndarray:
+        """Predictions (labels or values) from this task's output slice."""
+        if self.kind == "regression":
+            return outputs[:, 0].astype(np.float64) * self.scale + self.mean
+        if self.kind == "binary":
+            return self.classes[(outputs[:, 0] > 0).astype(np.intp)]
+        return self.classes[np.argmax(outputs, axis=1)]
+
+
+# --------------------------------------------------------------------------- all tasks
+def resolve_per_task(param, task_names, param_name, *, single_value_ok):
+    """Map a per-task parameter (dict keyed by task name) to a list, one per task.
+
+    Keys that are not task names raise a ValueError naming them.
+    """
+    if param is None:
+        return [None] * len(task_names)
+    if isinstance(param, dict):
+        unknown = [k for k in param if k not in task_names]
+        if unknown:
+            raise ValueError(
+                f"{param_name} has keys {unknown} that are not tasks; the tasks are "
+                f"{list(task_names)}."
+            )
+        return [param.get(name) for name in task_names]
+    if single_value_ok:
+        return [param] * len(task_names)
+    raise TypeError(
+        f"{param_name} must be a dict keyed by task name or None, got "
+        f"{type(param).__name__}."
+    )
+
+
+def per_task_class_weight(class_weight, task_names):
+    """Resolve ``class_weight`` to one entry per task.
+
+    ``"balanced"`` applies to every task; a dict keyed by task names gives each
+    task its own; with a single task a ``{label: weight}`` dict is that task's.
+    """
+    if (
+        isinstance(class_weight, dict)
+        and len(task_names) == 1
+        and not set(class_weight) <= set(task_names)
+    ):
+        return [class_weight]
+    per_task = resolve_per_task(
+        class_weight, task_names, "class_weight", single_value_ok=True
+    )
+    for name, cw in zip(task_names, per_task):
+        if not (cw is None or cw == "balanced" or isinstance(cw, dict)):
+            raise ValueError(
+                f"class_weight[{name!r}] must be 'balanced', a dict of label "
+                f"weights or None, got {cw!r}."
+            )
+    return per_task
+
+
+class TaskSet:
+    """The ordered tasks of a model and the layout of the network output."""
+
+    def __init__(self, tasks: list[Task]):
+        self.tasks = list(tasks)
+        widths = [t.n_outputs for t in self.tasks]
+        self.offsets = np.concatenate([[0], np.cumsum(widths)]).astype(int)
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def names(self) -> list[str]:
+        return [t.name for t in self.tasks]
+
+    @property
+    def output_widths(self) -> list[int]:
+        return [t.n_outputs for t in self.tasks]
+
+    def slice(self, outputs: np.ndarray, i: int) -> np.ndarray:
+        return outputs[:, self.offsets[i] : self.offsets[i + 1]]
+
+    def encode(self, columns, sample_weight=None, class_weight=None) -> np.ndarray:
+        """Encode target columns into one float32 array ``(n, 3 * n_tasks)``.
+
+        Columns ``[0, T)`` hold the targets, ``[T, 2T)`` the loss weight of each
+        row for each task (missing-label mask x sample weight x class weight) and
+        ``[2T, 3T)`` the normaliser (mask x sample weight): a task's loss on a
+        batch is ``sum(weight * loss) / sum(normaliser)``.
+        """
+        n = columns[0].shape[0]
+        if len(columns) != len(self.tasks):
+            raise ValueError(
+                f"y has {len(columns)} columns but the model was fitted on "
+                f"{len(self.tasks)} tasks {self.names}."
+            )
+        sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+        cws = per_task_class_weight(class_weight, self.names)
+        T = len(self.tasks)
+        out = np.zeros((n, 3 * T), dtype=np.float32)
+        for j, (task, col, cw) in enumerate(zip(self.tasks, columns, cws)):
+            values, missing = _labelled_values(col, task.name)
+            targets = task.encode(values, missing)
+            labelled = ~missing
+            out[:, j] = targets
+            out[:, T + j] = labelled * sw * task.class_weights(targets, labelled, cw)
+            out[:, 2 * T + j] = labelled * sw
+        return out
+
+    def predict(self, outputs: np.ndarray) -> list[np.ndarray]:
+        return [t.decode(self.slice(outputs, i)) for i, t in enumerate(self.tasks)]
+
+    def predict_proba(self, outputs: np.ndarray) -> list[np.ndarray | None]:
+        return [
+            t.probabilities(self.slice(outputs, i)) if t.is_classification else None
+            for i, t in enumerate(self.tasks)
+        ]
+
+    def labelled(self, columns) -> list[np.ndarray]:
+        """Per task, the boolean mask of rows that carry a label."""
+        return [
+            ~_labelled_values(col, t.name)[1] for t, col in zip(self.tasks, columns)
+        ]
+
+    def score(self, predictions, columns, sample_weight=None) -> list[float]:
+        """Each task's default score on its labelled rows: accuracy, or R2."""
+        from sklearn.metrics import accuracy_score, r2_score
+
+        if len(columns) != len(self.tasks):
+            raise ValueError(
+                f"y has {len(columns)} columns but the model was fitted on "
+                f"{len(self.tasks)} tasks {self.names}."
+            )
+        scores = []
+        for task, pred, col in zip(self.tasks, predictions, columns):
+            values, missing = _labelled_values(col, task.name)
+            keep = ~missing
+            sw = None if sample_weight is None else np.asarray(sample_weight)[keep]
+            metric = accuracy_score if task.is_classification else r2_score
+            scores.append(float(metric(values[keep], pred[keep], sample_weight=sw)))
+        return scores
+
+    def loss_module(self) -> MultiTaskLoss:
+        return MultiTaskLoss([t.kind for t in self.tasks], self.output_widths)
+
+
+def build_tasks(columns, names, task_types=None, classes=None, force_kind=None):
+    """Create the TaskSet for target columns (first fit)."""
+    kinds = resolve_per_task(task_types, names, "task_types", single_value_ok=False)
+    if classes is None:
+        per_task_classes = [None] * len(names)
+    elif len(names) == 1 and not _is_list_of_arrays(classes):
+        per_task_classes = [classes]
+    else:
+        per_task_classes = list(classes)
+        if len(per_task_classes) != len(names):
+            raise ValueError(
+                f"classes has {len(per_task_classes)} entries but y has "
+                f"{len(names)} tasks."
+            )
+    tasks = []
+    for name, col, kind, cls in zip(names, columns, kinds, per_task_classes):
+        values, missing = _labelled_values(col, name)
+        if kind is None and force_kind == "regression":
+            kind = "regression"
+        if force_kind == "classification":
+            if kind == "regression":
+                raise ValueError(
+                    f"Task {name!r} is declared 'regression', but a classifier only "
+                    "takes classification tasks; use MultiTaskNeuralEstimator."
+                )
+            if kind is None and values[~missing].dtype.kind in "fiu":
+                target_type = type_of_target(values[~missing])
+                if target_type not in ("binary", "multiclass"):
+                    raise ValueError(
+                        f"Unknown label type: {target_type!r} in task {name!r}. "
+                        "A classifier needs discrete labels; use MultiTaskRegressor "
+                        "or task_types for continuous targets."
+                    )
+        elif force_kind == "regression" and kind != "regression":
+            raise ValueError(
+                f"Task {name!r} is declared {kind!r}, but a regressor only takes "
+                "regression tasks; use MultiTaskNeuralEstimator."
+            )
+        tasks.append(Task.from_column(name, values, missing, kind, cls))
+    return TaskSet(tasks)
+
+
+def _is_list_of_arrays(classes) -> bool:
+    return isinstance(classes, list | tuple) and all(
+        isinstance(c, list | tuple | np.ndarray) for c in classes
+    )
+
+
+# --------------------------------------------------------------------------- losses
+class MultiTaskLoss(nn.Module):
+    """Per-task losses from the fused network output, vectorised by kind.
+
+    Binary tasks share one ``binary_cross_entropy_with_logits`` call and
+    regression tasks one squared error; each multiclass task has its own
+    cross-entropy. ``forward`` returns the per-task losses (T,) and the labelled
+    weight of each task in the batch (T,), both on the device.
+    """
+
+    def __init__(self, kinds, widths):
+        super().__init__()
+        offsets = np.concatenate([[0], np.cumsum(widths)]).astype(int)
+        self.n_tasks = len(kinds)
+        idx = np.arange(self.n_tasks)
+        binary = idx[[k == "binary" for k in kinds]]
+        regression = idx[[k == "regression" for k in kinds]]
+        self.multiclass = [
+            (int(i), int(offsets[i]), int(offsets[i + 1]))
+            for i in idx
+            if kinds[i] == "multiclass"
+        ]
+        order = np.concatenate([binary, regression, [m[0] for m in self.multiclass]])
+        self.register_buffer("bin_tasks", torch.as_tensor(binary, dtype=torch.long))
+        self.register_buffer(
+            "bin_cols", torch.as_tensor(offsets[binary], dtype=torch.long)
+        )
+        self.register_buffer("reg_tasks", torch.as_tensor(regression, dtype=torch.long))
+        self.register_buffer(
+            "reg_cols", torch.as_tensor(offsets[regression], dtype=torch.long)
+        )
+        self.register_buffer(
+            "inverse_order", torch.as_tensor(np.argsort(order), dtype=torch.long)
+        )
+
+    def elementwise(self, outputs, targets):
+        """Unweighted loss of every row for every task, (n, T), kind order."""
+        T = self.n_tasks
+        y = targets[:, :T]
+        parts = []
+        if len(self.bin_tasks):
+            parts.append(
+                F.binary_cross_entropy_with_logits(
+                    outputs[:, self.bin_cols], y[:, self.bin_tasks], reduction="none"
+                )
+            )
+        if len(self.reg_tasks):
+            parts.append(0.5 * (outputs[:, self.reg_cols] - y[:, self.reg_tasks]) ** 2)
+        for i, start, stop in self.multiclass:
+            parts.append(
+                F.cross_entropy(
+                    outputs[:, start:stop], y[:, i].long(), reduction="none"
+                ).unsqueeze(1)
+            )
+        return torch.cat(parts, dim=1)[:, self.inverse_order]
+
+    def forward(self, outputs, targets):
+        T = self.n_tasks
+        losses = self.elementwise(outputs, targets)
+        weights = targets[:, T : 2 * T]
+        norm = targets[:, 2 * T :].sum(dim=0)
+        per_task = (losses * weights).sum(dim=0) / norm.clamp_min(1e-12)
+        return per_task, norm
+
+    def scores(self, outputs, targets):
+        """Per-task validation scores on the device: accuracy, or R2 (regression)."""
+        T = self.n_tasks
+        y, labelled = targets[:, :T], targets[:, 2 * T :] > 0
+        scores = torch.zeros(T, device=outputs.device)
+        count = labelled.sum(dim=0).clamp_min(1)
+        if len(self.bin_tasks):
+            pred = (outputs[:, self.bin_cols] > 0).to(y.dtype)
+            hit = (pred == y[:, self.bin_tasks]) & labelled[:, self.bin_tasks]
+            scores[self.bin_tasks] = hit.sum(0) / count[self.bin_tasks]
+        if len(self.reg_tasks):
+            m = labelled[:, self.reg_tasks]
+            yt = y[:, self.reg_tasks]
+            mean = (yt * m).sum(0) / count[self.reg_tasks]
+            sse = (((outputs[:, self.reg_cols] - yt) ** 2) * m).sum(0)
+            sst = (((yt - mean) ** 2) * m).sum(0)
+            scores[self.reg_tasks] = torch.where(
+                sst > 0, 1 - sse / sst.clamp_min(1e-12), (sse == 0).to(sse.dtype)
+            )
+        for i, start, stop in self.multiclass:
+            pred = outputs[:, start:stop].argmax(dim=1)
+            hit = (pred == y[:, i].long()) & labelled[:, i]
+            scores[i] = hit.sum() / count[i]
+        return scores

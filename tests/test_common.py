@@ -1,0 +1,43 @@
+"""scikit-learn's estimator checks on every public estimator."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklearn_mtl import (
+    MultiTaskClassifier,
+    MultiTaskNeuralEstimator,
+    MultiTaskRegressor,
+)
+
+# Small, fast settings that still learn the checks' toy problems.
+_SMALL = dict(
+    hidden_layer_sizes=(16,),
+    learning_rate_init=0.02,
+    max_iter=60,
+    random_state=0,
+    device="cpu",
+)
+
+ESTIMATORS = [
+    MultiTaskNeuralEstimator(**_SMALL),
+    MultiTaskClassifier(**_SMALL),
+    MultiTaskRegressor(**_SMALL),
+]
+
+_SW_REASON = (
+    "Stochastic mini-batch training: a row of weight 2 and two copies of the row "
+    "fall into different batches and a different number of batches per epoch, so "
+    "the fits differ (as for sklearn's MLP and SGD estimators)."
+)
+EXPECTED_FAILED = {
+    "check_sample_weight_equivalence_on_dense_data": _SW_REASON,
+    "check_sample_weight_equivalence_on_sparse_data": _SW_REASON,
+}
+
+
+def _expected_failed_checks(estimator):
+    return EXPECTED_FAILED
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
