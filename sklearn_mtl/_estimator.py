@@ -339,6 +339,7 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                 "and the optimization hasn't converged yet.",
                 ConvergenceWarning,
+                stacklevel=3,
             )
         return self
 

@@ -1,4 +1,4 @@
-"""Pure torch modules: trunks, heads and the multi-task network (no numpy, no sklearn)."""
+"""Pure torch modules: trunks, heads, the multi-task network (no numpy, no sklearn)."""
 
 from __future__ import annotations
 
