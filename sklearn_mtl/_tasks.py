@@ -170,6 +170,10 @@ class Task:
                 f"Task {name!r} has no labelled rows: every target is missing. "
                 "Input y contains NaN (or None) in every row of this task."
             )
+        if kind is None and classes is not None:
+            kind = (
+                "binary" if len(np.unique(np.asarray(classes))) == 2 else "multiclass"
+            )
         if kind is None:
             kind = infer_kind(values, missing)
         if kind not in KINDS:

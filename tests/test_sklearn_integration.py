@@ -1,0 +1,134 @@
+"""The estimators inside scikit-learn's tools: pipelines, search, CV, clone, pickle."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from sklearn_mtl import (
+    MultiTaskClassifier,
+    MultiTaskNeuralEstimator,
+    MultiTaskRegressor,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def customer_frame(n=300, seed=0):
+    rng = np.random.RandomState(seed)
+    X = pd.DataFrame(
+        {
+            "age": rng.randint(18, 80, n).astype(float),
+            "income": rng.lognormal(10, 0.5, n),
+            "plan": rng.choice(["basic", "plus", "pro"], n),
+        }
+    )
+    pro = (X["plan"] == "pro").to_numpy()
+    y = pd.DataFrame(
+        {
+            "churn": np.where((X["age"] < 35).to_numpy() & ~pro, "yes", "no"),
+            "upgrade": np.where(X["income"] > np.median(X["income"]), "yes", "no"),
+            "spend": 20 + 0.001 * X["income"].to_numpy() + 30 * pro,
+        }
+    )
+    return X, y
+
+
+def test_pipeline_with_column_transformer_on_dataframe():
+    X, y = customer_frame()
+    pre = ColumnTransformer(
+        [
+            ("num", StandardScaler(), ["age", "income"]),
+            ("cat", OneHotEncoder(), ["plan"]),
+        ]
+    )
+    model = make_pipeline(
+        pre,
+        MultiTaskNeuralEstimator(
+            hidden_layer_sizes=(32,),
+            learning_rate_init=0.01,
+            max_iter=100,
+            random_state=0,
+            task_types={"spend": "regression"},
+        ),
+    )
+    model.fit(X, y)
+    pred = model.predict(X)
+    assert pred.shape == (300, 3)
+    assert model[-1].task_names_ == ["churn", "upgrade", "spend"]
+    assert model[-1].n_features_in_ == 5
+    assert np.mean(pred[:, 0] == y["churn"].to_numpy()) > 0.9
+    assert np.mean(pred[:, 1] == y["upgrade"].to_numpy()) > 0.9
+    assert model.score(X, y) > 0.85
+
+
+def test_grid_search_in_parallel():
+    X, y = customer_frame(n=200)
+    Xn = StandardScaler().fit_transform(X[["age", "income"]])
+    yc = y[["churn", "upgrade"]]
+    search = GridSearchCV(
+        MultiTaskClassifier(max_iter=20, random_state=0),
+        {"hidden_layer_sizes": [(4,), (16,)], "learning_rate_init": [1e-3, 1e-2]},
+        cv=2,
+        n_jobs=2,
+    ).fit(Xn, yc)
+    assert len(search.cv_results_["params"]) == 4
+    best = int(np.argmax(search.cv_results_["mean_test_score"]))
+    assert search.best_params_ == search.cv_results_["params"][best]
+    assert search.best_estimator_.predict(Xn).shape == (200, 2)
+
+
+def test_cross_val_score_stratifies_classifier():
+    X, y = customer_frame(n=120)
+    Xn = StandardScaler().fit_transform(X[["age", "income"]])
+    clf = MultiTaskClassifier(hidden_layer_sizes=(8,), max_iter=10, random_state=0)
+    scores = cross_val_score(clf, Xn, y["churn"], cv=3)
+    assert scores.shape == (3,) and np.all((scores >= 0) & (scores <= 1))
+    # classifiers get StratifiedKFold, as for any sklearn classifier
+    from sklearn.model_selection import check_cv
+
+    assert isinstance(check_cv(3, y["churn"], classifier=True), StratifiedKFold)
+    reg_scores = cross_val_score(
+        MultiTaskRegressor(hidden_layer_sizes=(8,), max_iter=10, random_state=0),
+        Xn,
+        y[["spend"]],
+        cv=3,
+    )
+    assert reg_scores.shape == (3,)
+
+
+def test_clone_gives_unfitted_copy_with_same_params():
+    est = MultiTaskNeuralEstimator(hidden_layer_sizes=(8, 4), task_weights={"a": 2.0})
+    X, y = customer_frame(n=50)
+    copy = clone(est)
+    assert copy.get_params() == est.get_params()
+    assert not hasattr(copy, "net_")
+
+
+def test_pickle_round_trip_identical_predictions():
+    X, y = customer_frame(n=100)
+    Xn = StandardScaler().fit_transform(X[["age", "income"]])
+    est = MultiTaskNeuralEstimator(
+        hidden_layer_sizes=(8,), max_iter=10, random_state=0, device="cpu"
+    ).fit(Xn, y)
+    loaded = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(loaded.predict(Xn), est.predict(Xn))
+    for a, b in zip(loaded.predict_proba(Xn), est.predict_proba(Xn)):
+        if a is None:
+            assert b is None
+        else:
+            np.testing.assert_array_equal(a, b)
+    # the loaded model keeps training (optimizer state travelled too)
+    loaded.set_params(warm_start=True, max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        loaded.fit(Xn, y)
+    assert loaded.n_iter_ == est.n_iter_ + 2
