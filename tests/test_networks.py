@@ -1,0 +1,65 @@
+"""Pure torch modules: trunk, grouped linear layers, fused heads."""
+
+import torch
+from torch import nn
+
+from sklearn_mtl._networks import GroupedLinear, MultiTaskNetwork, TaskHeads, make_mlp
+
+
+def test_make_mlp_shapes_and_dropout():
+    mlp, n_out = make_mlp(5, (8, 4), "tanh", dropout=0.5)
+    assert n_out == 4
+    kinds = [type(m) for m in mlp]
+    assert kinds == [nn.Linear, nn.Tanh, nn.Dropout, nn.Linear, nn.Tanh, nn.Dropout]
+    empty, n = make_mlp(5, ())
+    assert n == 5 and len(empty) == 0
+
+
+def test_grouped_linear_equals_independent_linears():
+    torch.manual_seed(0)
+    g = GroupedLinear(3, 4, 2)
+    x = torch.randn(3, 6, 4)
+    out = g(x)
+    for t in range(3):
+        torch.testing.assert_close(out[t], x[t] @ g.weight[t] + g.bias[t])
+
+
+def test_fused_heads_without_towers_is_one_linear():
+    heads = TaskHeads(8, [1, 3, 1])
+    assert isinstance(heads.out, nn.Linear) and heads.out.out_features == 5
+    assert heads(torch.randn(4, 8)).shape == (4, 5)
+
+
+def test_towers_output_layout_matches_task_slices():
+    torch.manual_seed(0)
+    widths = [1, 3, 2]
+    heads = TaskHeads(8, widths, layer_sizes=(5,), activation="relu")
+    h = torch.randn(4, 8)
+    out = heads(h)
+    assert out.shape == (4, 6)
+    tower, last = heads.towers[0], heads.out
+    start = 0
+    for t, w in enumerate(widths):
+        z = torch.relu(h @ tower.weight[t] + tower.bias[t])
+        expected = (z @ last.weight[t] + last.bias[t])[:, :w]
+        torch.testing.assert_close(out[:, start : start + w], expected)
+        start += w
+
+
+def test_per_task_input_heads():
+    heads = TaskHeads(8, [1, 2], per_task_input=True)
+    h = torch.randn(2, 5, 8)  # one representation per task
+    out = heads(h)
+    assert out.shape == (5, 3)
+    torch.testing.assert_close(
+        out[:, 0], (h[0] @ heads.out.weight[0] + heads.out.bias[0])[:, 0]
+    )
+
+
+def test_multitask_network_forward_and_backward():
+    net = MultiTaskNetwork(6, [1, 4], hidden_layer_sizes=(16, 8))
+    X = torch.randn(10, 6)
+    out = net(X)
+    assert out.shape == (10, 5)
+    out.sum().backward()
+    assert all(p.grad is not None for p in net.parameters())

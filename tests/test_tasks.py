@@ -1,0 +1,152 @@
+"""Tasks: reading target columns, encoding, decoding, and the vectorised losses."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch.nn import functional as F
+
+from sklearn_mtl._tasks import (
+    MultiTaskLoss,
+    Task,
+    build_tasks,
+    split_target_columns,
+)
+
+
+def test_split_target_columns_forms():
+    cols, names, is_1d = split_target_columns(np.array([1, 2, 3]))
+    assert len(cols) == 1 and names is None and is_1d
+    cols, names, is_1d = split_target_columns(np.zeros((4, 3)))
+    assert len(cols) == 3 and names is None and not is_1d
+    df = pd.DataFrame({"a": ["x", None, "y"], "b": [1.0, np.nan, 2.0]})
+    cols, names, is_1d = split_target_columns(df)
+    assert names == ["a", "b"] and not is_1d
+    assert cols[0].dtype == object and cols[1].dtype == np.float64
+    with pytest.raises(ValueError, match="y must be 1-D or 2-D"):
+        split_target_columns(np.zeros((2, 2, 2)))
+
+
+def test_build_tasks_kinds_classes_and_scaling():
+    cols = [
+        np.array(["b", "a", "b", "a"], dtype=object),
+        np.array([0, 2, 1, 2]),
+        np.array([1.5, 2.5, 3.5, 4.5]),
+    ]
+    tasks = build_tasks(cols, ["s", "m", "r"])
+    s, m, r = tasks.tasks
+    assert (s.kind, m.kind, r.kind) == ("binary", "multiclass", "regression")
+    assert list(s.classes) == ["a", "b"] and list(m.classes) == [0, 1, 2]
+    assert r.mean == pytest.approx(3.0) and r.scale == pytest.approx(np.std(cols[2]))
+    assert tasks.output_widths == [1, 3, 1]
+    assert list(tasks.offsets) == [0, 1, 4, 5]
+
+
+def test_encode_targets_weights_and_normaliser():
+    cols = [
+        np.array(["b", None, "a", "b"], dtype=object),
+        np.array([1.5, 2.0, np.nan, 4.25]),
+    ]
+    tasks = build_tasks(cols, ["s", "r"])
+    assert tasks.tasks[1].kind == "regression"
+    sw = np.array([1.0, 2.0, 3.0, 0.5])
+    enc = tasks.encode(cols, sample_weight=sw, class_weight={"s": {"a": 4.0}})
+    assert enc.shape == (4, 6) and enc.dtype == np.float32
+    # targets: class index / standardised value, 0 where missing
+    np.testing.assert_array_equal(enc[:, 0], [1, 0, 0, 1])
+    labelled = np.array([1.5, 2.0, 4.25])
+    standard = (labelled - labelled.mean()) / labelled.std()
+    np.testing.assert_allclose(enc[[0, 1, 3], 1], standard, rtol=1e-6)
+    assert enc[2, 1] == 0.0
+    # loss weight = mask * sample weight * class weight
+    np.testing.assert_array_equal(enc[:, 2], [1.0, 0.0, 12.0, 0.5])
+    np.testing.assert_array_equal(enc[:, 3], [1.0, 2.0, 0.0, 0.5])
+    # normaliser = mask * sample weight
+    np.testing.assert_array_equal(enc[:, 4], [1.0, 0.0, 3.0, 0.5])
+    np.testing.assert_array_equal(enc[:, 5], [1.0, 2.0, 0.0, 0.5])
+
+
+def test_decode_and_probabilities():
+    t = Task("s", "binary", np.array(["no", "yes"], dtype=object))
+    out = np.array([[-2.0], [0.5]])
+    np.testing.assert_array_equal(t.decode(out), ["no", "yes"])
+    p = t.probabilities(out)
+    np.testing.assert_allclose(p[:, 1], 1 / (1 + np.exp(-out[:, 0])))
+    np.testing.assert_allclose(p.sum(1), 1)
+    m = Task("m", "multiclass", np.array([10, 20, 30]))
+    logits = np.array([[1.0, 3.0, 2.0]])
+    np.testing.assert_array_equal(m.decode(logits), [20])
+    np.testing.assert_allclose(
+        m.probabilities(logits), torch.softmax(torch.tensor(logits), 1).numpy()
+    )
+    r = Task("r", "regression", None, mean=5.0, scale=2.0)
+    np.testing.assert_allclose(r.decode(np.array([[1.0], [-0.5]])), [7.0, 4.0])
+
+
+def test_unknown_labels_and_one_class_errors():
+    tasks = build_tasks([np.array(["a", "b"])], ["t"])
+    with pytest.raises(ValueError, match=r"Task 't' got labels \['c'\] that are not"):
+        tasks.encode([np.array(["a", "c"])])
+    with pytest.raises(ValueError, match="has only one class"):
+        build_tasks([np.array([1, 1, 1])], ["t"])
+    with pytest.raises(ValueError, match="Task 't' has no labelled rows"):
+        build_tasks([np.array([np.nan, np.nan])], ["t"])
+    with pytest.raises(ValueError, match="infinity in task 't'"):
+        build_tasks([np.array([1.0, np.inf])], ["t"])
+
+
+def test_vectorised_loss_equals_per_task_reference():
+    torch.manual_seed(0)
+    kinds, widths = ["binary", "multiclass", "regression", "binary"], [1, 3, 1, 1]
+    loss = MultiTaskLoss(kinds, widths)
+    n = 7
+    out = torch.randn(n, 6)
+    y = torch.stack(
+        [
+            torch.randint(0, 2, (n,)).float(),
+            torch.randint(0, 3, (n,)).float(),
+            torch.randn(n),
+            torch.randint(0, 2, (n,)).float(),
+        ],
+        1,
+    )
+    mask = torch.rand(n, 4) > 0.3
+    mask[0] = True  # every task has a label
+    sw = torch.rand(n, 1) + 0.5
+    weight, norm = mask * sw, mask * sw
+    per_task, labelled = loss(out, torch.cat([y, weight, norm], 1))
+
+    ref = [
+        F.binary_cross_entropy_with_logits(out[:, 0], y[:, 0], reduction="none"),
+        F.cross_entropy(out[:, 1:4], y[:, 1].long(), reduction="none"),
+        0.5 * (out[:, 4] - y[:, 2]) ** 2,
+        F.binary_cross_entropy_with_logits(out[:, 5], y[:, 3], reduction="none"),
+    ]
+    for t in range(4):
+        expected = (ref[t] * weight[:, t]).sum() / norm[:, t].sum()
+        torch.testing.assert_close(per_task[t], expected)
+    torch.testing.assert_close(labelled, norm.sum(0))
+
+
+def test_device_scores_match_sklearn():
+    from sklearn.metrics import accuracy_score, r2_score
+
+    torch.manual_seed(1)
+    loss = MultiTaskLoss(["binary", "multiclass", "regression"], [1, 3, 1])
+    n = 50
+    out = torch.randn(n, 5)
+    y = torch.stack(
+        [
+            torch.randint(0, 2, (n,)).float(),
+            torch.randint(0, 3, (n,)).float(),
+            torch.randn(n),
+        ],
+        1,
+    )
+    mask = (torch.rand(n, 3) > 0.2).float()
+    scores = loss.scores(out, torch.cat([y, mask, mask], 1))
+    keep = [mask[:, t].bool().numpy() for t in range(3)]
+    acc0 = accuracy_score(y[keep[0], 0], (out[keep[0], 0] > 0).float())
+    acc1 = accuracy_score(y[keep[1], 1], out[keep[1], 1:4].argmax(1))
+    r2 = r2_score(y[keep[2], 2], out[keep[2], 4])
+    np.testing.assert_allclose(scores.numpy(), [acc0, acc1, r2], rtol=1e-5)
