@@ -108,7 +108,8 @@ class MLPStopping(Callback):
                 self.no_improvement_count_ = 0
             if score > self.best_score_:
                 self.best_score_ = score
-                self.best_state_ = net.snapshot()
+                # Kept on the CPU: it is pickled with the model (no CUDA tensors).
+                self.best_state_ = net.snapshot(device="cpu")
         self.stop_ = self.no_improvement_count_ > self.n_iter_no_change
 
     def restore_best(self, net):
@@ -183,10 +184,16 @@ class MultiTaskNet(NeuralNet):
         self.history.record(prefix + "_batch_count", n_batches)
 
     # ------------------------------------------------------------------ state
-    def snapshot(self):
-        """A copy (on the device) of the weights of the network and the criterion."""
+    def snapshot(self, device=None):
+        """A copy of the weights of the network and the criterion.
+
+        The copy stays on the training device unless ``device`` is given.
+        """
         return {
-            name: {k: v.detach().clone() for k, v in module.state_dict().items()}
+            name: {
+                k: v.detach().to(device, copy=True)
+                for k, v in module.state_dict().items()
+            }
             for name, module in (
                 ("module", self.module_),
                 ("criterion", self.criterion_),
