@@ -309,8 +309,10 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         if first_pass or not stopping.early_stopping:
             stopping.initialize()
 
-        seed = (check_random_state(self.random_state).randint(2**31 - 1)) % (2**31)
-        seed = (seed + len(net.history)) % (2**31)
+        # A new seed per call, so successive partial_fit calls shuffle differently.
+        epochs_before = len(net.history)
+        seed = check_random_state(self.random_state).randint(2**31 - 1)
+        seed = (seed + epochs_before) % (2**31)
         valid = None
         if stopping.early_stopping:
             X, targets, valid = self._split_validation(X, targets, seed)
@@ -334,7 +336,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
                 generator=generator,
             )
         self._record_history()
-        if not incremental and not stopped and self._last_run_epochs == epochs:
+        ran_all = len(net.history) - epochs_before == epochs
+        if not incremental and not stopped and ran_all:
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                 "and the optimization hasn't converged yet.",
@@ -420,9 +423,7 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
 
     def _record_history(self):
         history = self.net_.history
-        n_before = getattr(self, "n_iter_", 0)
         self.n_iter_ = len(history)
-        self._last_run_epochs = self.n_iter_ - n_before if n_before else self.n_iter_
         self.loss_curve_ = list(history[:, "train_loss"]) if len(history) else []
         task_curves = list(history[:, "train_task_losses"]) if len(history) else []
         self.task_loss_curves_ = {

@@ -347,3 +347,12 @@ def test_cuda_model_pickles_to_cpu():  # pragma: no cover - runs on GPU machines
     blob = pickle.dumps(est)
     loaded = pickle.loads(blob)
     np.testing.assert_allclose(loaded.predict_proba(X)[0], est.predict_proba(X)[0])
+
+
+def test_refit_warns_again_at_max_iter():
+    X, y = make_mixed(n=60)
+    est = MultiTaskNeuralEstimator(**dict(SMALL, max_iter=2, tol=0.0))
+    for _ in range(2):  # a second (cold) fit must warn too
+        with pytest.warns(ConvergenceWarning):
+            est.fit(X, y)
+    assert est.n_iter_ == 2
