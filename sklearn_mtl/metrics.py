@@ -501,6 +501,15 @@ REPORT_COLUMNS = (
 )
 
 
+def _pandas():
+    """pandas, or None when it is not installed (it is an optional extra)."""
+    try:
+        import pandas
+    except ImportError:
+        return None
+    return pandas
+
+
 def per_task_report(estimator, X, y, sample_weight=None):
     """Table of the standard metrics of every task, from one forward pass.
 
@@ -564,8 +573,7 @@ def per_task_report(estimator, X, y, sample_weight=None):
                 if key != "roc_auc":
                     raise
         rows.append(row)
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is optional
+    pd = _pandas()
+    if pd is None:
         return rows
     return pd.DataFrame.from_records(rows, columns=REPORT_COLUMNS).set_index("task")
