@@ -29,6 +29,7 @@ from sklearn.model_selection import (
     KFold,
     cross_val_score,
     cross_validate,
+    validation_curve,
 )
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -434,6 +435,16 @@ def test_cross_val_score_and_permutation_importance():
     imp = permutation_importance(est, X, y, scoring=scorer, n_repeats=3, random_state=0)
     # spend depends on feature 2 only.
     assert int(np.argmax(imp.importances_mean)) == 2
+    _, test_scores = validation_curve(
+        _model(max_iter=30),
+        X,
+        y,
+        param_name="alpha",
+        param_range=[1e-4],
+        scoring=scorer,
+        cv=2,
+    )
+    np.testing.assert_allclose(test_scores[0], scores)
 
 
 def test_scorers_pickle(fitted):
