@@ -1,0 +1,579 @@
+"""Per-task scoring: every scikit-learn metric, for each task of a multi-task model.
+
+A multi-task model predicts several targets; scikit-learn's scorers see one ``y``.
+This module scores each task on its own column of ``y``, inside scikit-learn's
+model-selection tools, unchanged:
+
+- :func:`make_task_scorer` scores one task with one metric: a scorer
+  ``(estimator, X, y) -> float`` for ``GridSearchCV(scoring=...)``,
+  ``cross_validate``, ``cross_val_score``, ``permutation_importance``,
+  ``validation_curve``.
+- :func:`make_multitask_scorer` scores every task with several metrics from one
+  forward pass of the network: a scorer returning ``{"<task>_<metric>": score}``.
+- :func:`per_task_report` is a table of the standard metrics of every task.
+
+Rows whose label is missing for a task (NaN / None) are left out of that task's
+score. The scorers accept the fitted estimator itself or a ``Pipeline`` ending in
+one: the steps before it transform ``X``, then the network runs once.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from functools import lru_cache
+from inspect import signature
+
+import numpy as np
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import get_scorer, get_scorer_names
+from sklearn.utils.validation import check_is_fitted
+
+from ._estimator import MultiTaskNeuralEstimator
+from ._tasks import _labelled_values, split_target_columns
+
+__all__ = ["make_task_scorer", "make_multitask_scorer", "per_task_report"]
+
+
+# --------------------------------------------------------------------------- metrics
+@lru_cache(maxsize=1)
+def _score_based_functions() -> tuple:
+    """scikit-learn metric functions whose named scorers read probabilities."""
+    return tuple(
+        {
+            scorer._score_func
+            for scorer in map(get_scorer, get_scorer_names())
+            if _needs_scores(scorer._response_method)
+        }
+    )
+
+
+def _needs_scores(response_method) -> bool:
+    if isinstance(response_method, str):
+        response_method = (response_method,)
+    return "predict" not in response_method
+
+
+def _metric_kind(score_func) -> str | None:
+    """ "regression", "classification", or None (a user function: any task)."""
+    module = getattr(score_func, "__module__", None) or ""
+    if module.startswith("sklearn.metrics._regression"):
+        return "regression"
+    if module.startswith("sklearn.metrics"):
+        return "classification"
+    return None
+
+
+def _plain(values: np.ndarray) -> np.ndarray:
+    """An object array of labels as an array of their own type (for the metrics)."""
+    values = np.asarray(values)
+    if values.dtype.kind == "O" and values.size:
+        plain = np.asarray(values.tolist())
+        if plain.shape == values.shape and plain.dtype.kind in "biufUS":
+            return plain
+    return values
+
+
+def _scalar(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class _TaskData:
+    """One task's labelled rows: truth, predictions, probabilities, weights."""
+
+    def __init__(self, task, outputs, column, sample_weight):
+        values, missing = _labelled_values(column, task.name)
+        keep = ~missing
+        self.task = task
+        self.n_labelled = int(keep.sum())
+        self.y_true = _plain(values[keep])
+        self.y_pred = _plain(task.decode(outputs)[keep])
+        self.proba = (
+            task.probabilities(outputs)[keep] if task.is_classification else None
+        )
+        self.sample_weight = (
+            None if sample_weight is None else np.asarray(sample_weight)[keep]
+        )
+        self.classes = None if task.classes is None else _plain(task.classes)
+
+
+class _Metric:
+    """A metric function with its sign, arguments and response (picklable).
+
+    ``kwargs`` are the named scorer's own arguments (e.g. ``average="macro"``
+    for ``"f1_macro"``), ``user_kwargs`` those given by the user; the defaults
+    of a task (positive label, ``average="macro"``) never override either.
+    """
+
+    def __init__(self, name, score_func, sign, kwargs, user_kwargs, needs_proba):
+        self.name = name
+        self.score_func = score_func
+        self.sign = sign
+        self.kwargs = dict(kwargs)
+        self.user_kwargs = dict(user_kwargs)
+        self.needs_proba = needs_proba
+        self.kind = "classification" if needs_proba else _metric_kind(score_func)
+
+    @classmethod
+    def from_scoring(cls, scoring, user_kwargs=None) -> _Metric:
+        user_kwargs = user_kwargs or {}
+        if isinstance(scoring, str):
+            scorer = get_scorer(scoring)  # ValueError naming an unknown scorer
+            name = scoring
+        elif hasattr(scoring, "_score_func") and hasattr(scoring, "_sign"):
+            scorer = scoring  # a scorer made by sklearn.metrics.make_scorer
+            name = getattr(scorer._score_func, "__name__", "score")
+        elif callable(scoring):
+            name = getattr(scoring, "__name__", type(scoring).__name__)
+            needs = scoring in _score_based_functions()
+            return cls(name, scoring, 1, {}, user_kwargs, needs)
+        else:
+            raise TypeError(
+                "scoring must be a scikit-learn scorer name (e.g. 'f1_macro'), a "
+                f"metric function (y_true, y_pred) or a scorer, got {scoring!r}."
+            )
+        return cls(
+            name,
+            scorer._score_func,
+            scorer._sign,
+            scorer._kwargs,
+            user_kwargs,
+            _needs_scores(scorer._response_method),
+        )
+
+    def __repr__(self):
+        args = "".join(f", {k}={v!r}" for k, v in self.user_kwargs.items())
+        return f"{self.name}{args}" if not args else f"{self.name}({args[2:]})"
+
+    def check(self, task) -> None:
+        """Raise a ValueError when this metric cannot score ``task``."""
+        if task.kind == "regression":
+            if self.needs_proba:
+                raise ValueError(
+                    f"Metric {self.name!r} needs predicted probabilities "
+                    f"(predict_proba), but task {task.name!r} is a regression task, "
+                    "which has no probabilities."
+                )
+            if self.kind == "classification":
+                raise ValueError(
+                    f"Metric {self.name!r} is a classification metric, but task "
+                    f"{task.name!r} is a regression task."
+                )
+        elif self.kind == "regression":
+            raise ValueError(
+                f"Metric {self.name!r} is a regression metric, but task "
+                f"{task.name!r} is a {task.kind} classification task."
+            )
+
+    def _arguments(self, data: _TaskData) -> dict:
+        """The metric's keyword arguments with this task's defaults filled in."""
+        params = signature(self.score_func).parameters
+        kwargs = {**self.kwargs, **self.user_kwargs}
+        task = data.task
+        if not task.is_classification:
+            return kwargs
+        # precision / recall / F1 / jaccard: set-wise metrics, "binary" by default
+        set_wise = "average" in params and params["average"].default == "binary"
+        average = kwargs.get("average", "binary")
+        if task.kind == "multiclass" and set_wise and average == "binary":
+            if "average" not in self.user_kwargs:
+                kwargs["average"] = average = "macro"
+        if (
+            task.kind == "binary"
+            and "pos_label" in params
+            and "pos_label" not in kwargs
+            and not (set_wise and average != "binary")
+        ):
+            kwargs["pos_label"] = _scalar(data.classes[1])
+        if self.needs_proba:
+            if task.kind == "multiclass" and "multi_class" in params:
+                kwargs.setdefault("multi_class", "ovr")
+            if "labels" in params:  # columns of predict_proba, whatever the fold
+                kwargs.setdefault("labels", data.classes)
+        return kwargs
+
+    def value(self, data: _TaskData) -> float:
+        """The metric on the task's labelled rows, without the scorer's sign."""
+        self.check(data.task)
+        if data.n_labelled == 0:
+            warnings.warn(
+                f"Task {data.task.name!r} has no labelled rows in y; its "
+                f"{self.name!r} score is NaN.",
+                UndefinedMetricWarning,
+                stacklevel=3,
+            )
+            return float("nan")
+        kwargs = self._arguments(data)
+        y_pred = data.y_pred
+        if self.needs_proba:
+            y_pred = data.proba
+            if data.task.kind == "binary":
+                pos = kwargs.get("pos_label", _scalar(data.classes[1]))
+                column = np.flatnonzero(data.classes == pos)
+                if column.size != 1:
+                    raise ValueError(
+                        f"pos_label={pos!r} is not a class of task "
+                        f"{data.task.name!r}; its classes are "
+                        f"{data.classes.tolist()}."
+                    )
+                y_pred = y_pred[:, column[0]]
+        if data.sample_weight is not None:
+            kwargs["sample_weight"] = data.sample_weight
+        return float(self.score_func(data.y_true, y_pred, **kwargs))
+
+    def score(self, data: _TaskData) -> float:
+        """The metric with the scorer's sign (greater is better)."""
+        return self.sign * self.value(data)
+
+
+# --------------------------------------------------------------------------- models
+def _unwrap(estimator):
+    """The fitted multi-task estimator and the transforms before it (Pipelines)."""
+    transforms = []
+    while hasattr(estimator, "steps") and hasattr(estimator, "__getitem__"):
+        if len(estimator.steps) > 1:
+            transforms.append(estimator[:-1])
+        estimator = estimator[-1]
+    if not isinstance(estimator, MultiTaskNeuralEstimator):
+        raise TypeError(
+            "sklearn_mtl.metrics scorers score a fitted sklearn-mtl estimator or a "
+            f"Pipeline ending in one, got {type(estimator).__name__}."
+        )
+    check_is_fitted(estimator)
+    return estimator, transforms
+
+
+def _forward(model, transforms, X) -> np.ndarray:
+    """The network outputs for X: the transforms, then ONE forward pass."""
+    for transform in transforms:
+        X = transform.transform(X)
+    return model._outputs(X)
+
+
+def _task_index(model, task) -> int:
+    names = list(model.tasks_.names)
+    if isinstance(task, str):
+        if task not in names:
+            raise ValueError(f"Unknown task {task!r}; the model's tasks are {names}.")
+        return names.index(task)
+    if not -len(names) <= task < len(names):
+        raise ValueError(
+            f"Task index {task} is out of range for a model with {len(names)} "
+            f"tasks {names}."
+        )
+    return task % len(names)
+
+
+def _task_columns(model, y) -> list[np.ndarray]:
+    """One column of ``y`` per task (a DataFrame's columns are matched by name)."""
+    columns, names, _ = split_target_columns(y)
+    task_names = list(model.tasks_.names)
+    if (
+        names is not None
+        and names != task_names
+        and sorted(names) == sorted(task_names)
+    ):
+        columns = [columns[names.index(n)] for n in task_names]
+    if len(columns) != len(task_names):
+        raise ValueError(
+            f"y has {len(columns)} column(s) but the model was fitted on "
+            f"{len(task_names)} tasks {task_names}."
+        )
+    return columns
+
+
+# --------------------------------------------------------------------------- scorers
+class _TaskScorer:
+    """Scorer of one task with one metric; see :func:`make_task_scorer`."""
+
+    def __init__(self, task, metric: _Metric):
+        self.task = task
+        self.metric = metric
+
+    def __call__(self, estimator, X, y_true, sample_weight=None) -> float:
+        model, transforms = _unwrap(estimator)
+        i = _task_index(model, self.task)
+        task = model.tasks_.tasks[i]
+        self.metric.check(task)  # before running the network
+        columns = _task_columns(model, y_true)
+        outputs = model.tasks_.slice(_forward(model, transforms, X), i)
+        return self.metric.score(_TaskData(task, outputs, columns[i], sample_weight))
+
+    def __repr__(self):
+        return f"make_task_scorer({self.task!r}, {self.metric!r})"
+
+
+class _MultiTaskScorer:
+    """Scorer of every task with several metrics; see :func:`make_multitask_scorer`."""
+
+    def __init__(self, metrics: dict, regression_metrics: dict):
+        self.metrics = metrics
+        self.regression_metrics = regression_metrics
+
+    def __call__(self, estimator, X, y_true, sample_weight=None) -> dict:
+        model, transforms = _unwrap(estimator)
+        columns = _task_columns(model, y_true)
+        outputs = _forward(model, transforms, X)
+        scores = {}
+        for i, task in enumerate(model.tasks_.tasks):
+            metrics = (
+                self.metrics if task.is_classification else self.regression_metrics
+            )
+            if not metrics:
+                continue
+            data = _TaskData(
+                task, model.tasks_.slice(outputs, i), columns[i], sample_weight
+            )
+            for key, metric in metrics.items():
+                scores[f"{task.name}_{key}"] = metric.score(data)
+        return scores
+
+    def __repr__(self):
+        return (
+            f"make_multitask_scorer(metrics={list(self.metrics)}, "
+            f"regression_metrics={list(self.regression_metrics)})"
+        )
+
+
+def _named_metrics(metrics, param: str, kind: str) -> dict:
+    """``{key: _Metric}`` from a name, a callable, a sequence or a dict of them."""
+    if metrics is None:
+        return {}
+    if isinstance(metrics, str) or callable(metrics):
+        metrics = (metrics,)
+    if isinstance(metrics, dict):
+        items = list(metrics.items())
+    else:
+        items = []
+        for m in metrics:
+            key = m if isinstance(m, str) else None
+            items.append((key, m))
+    out = {}
+    for key, scoring in items:
+        metric = _Metric.from_scoring(scoring)
+        key = metric.name if key is None else str(key)
+        if key in out:
+            raise ValueError(f"{param} names the metric {key!r} twice.")
+        wrong = "regression" if kind == "classification" else "classification"
+        if metric.kind == wrong:
+            raise ValueError(
+                f"{param} is scored on {kind} tasks, but {key!r} is a {wrong} "
+                f"metric; put it in "
+                f"{'regression_metrics' if wrong == 'regression' else 'metrics'}."
+            )
+        out[key] = metric
+    return out
+
+
+def make_task_scorer(task: str | int, scoring, **kwargs) -> _TaskScorer:
+    """Make a scorer of ONE task of a multi-task model.
+
+    Parameters
+    ----------
+    task : str or int
+        The task, by name (a column of the DataFrame ``y`` the model was fitted
+        on, or ``"task_<i>"``) or by index.
+    scoring : str or callable
+        A scikit-learn scorer name (:func:`sklearn.metrics.get_scorer_names`:
+        ``"accuracy"``, ``"f1"``, ``"f1_macro"``, ``"recall_weighted"``,
+        ``"roc_auc"``, ``"neg_log_loss"``, ``"r2"``,
+        ``"neg_root_mean_squared_error"``, ...); a metric function
+        ``metric(y_true, y_pred, **kwargs)`` that gets the task's predicted
+        labels or values (scikit-learn's probability metrics, such as
+        :func:`~sklearn.metrics.roc_auc_score`, get the task's probabilities);
+        or a scorer made by :func:`sklearn.metrics.make_scorer`, whose
+        ``response_method``, sign and arguments are kept.
+    **kwargs
+        Arguments of the metric (``pos_label``, ``average``, ``beta``, ...).
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y, sample_weight=None) -> float``, greater is
+        better (the ``neg_*`` scorers are negated, as in scikit-learn). The
+        estimator is a fitted sklearn-mtl estimator or a ``Pipeline`` ending in
+        one; ``y`` is the DataFrame or array the model was fitted on (1-D for
+        one task). Picklable.
+
+    Notes
+    -----
+    - Rows whose label is missing for the task (NaN / None) are left out.
+    - A binary task's positive label is its second class (in ``classes_``
+      order) unless ``pos_label`` is given; probability metrics read that
+      class's ``predict_proba`` column.
+    - Precision, recall, F1 and Jaccard on a multiclass task default to
+      ``average="macro"``; ROC AUC on a multiclass task to ``multi_class="ovr"``.
+    - Probability metrics get the task's classes as ``labels``, so a fold that
+      lacks a class is still scored against every ``predict_proba`` column.
+    - A ``ValueError`` names the task when it is unknown, or when the metric
+      does not fit the task's kind (a classification metric on a regression
+      task, a regression metric on a classification task, a probability metric
+      on a task without probabilities).
+    - Each scorer runs the network once per call; to score many tasks and
+      metrics with one forward pass use :func:`make_multitask_scorer`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_mtl import MultiTaskClassifier
+    >>> from sklearn_mtl.metrics import make_task_scorer
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(100, 4))
+    >>> y = np.column_stack([X[:, 0] > 0, (X[:, 1] > 0) + (X[:, 2] > 0)])
+    >>> clf = MultiTaskClassifier(hidden_layer_sizes=(8,), max_iter=5,
+    ...                           random_state=0).fit(X, y)
+    >>> f1_first = make_task_scorer(0, "f1")
+    >>> 0.0 <= f1_first(clf, X, y) <= 1.0
+    True
+    """
+    if isinstance(task, bool) or not isinstance(task, str | numbers.Integral):
+        raise TypeError(f"task must be a task name or index, got {task!r}.")
+    task = task if isinstance(task, str) else int(task)
+    return _TaskScorer(task, _Metric.from_scoring(scoring, kwargs))
+
+
+def make_multitask_scorer(
+    metrics=("accuracy", "recall", "f1"), regression_metrics=("r2",)
+) -> _MultiTaskScorer:
+    """Make one scorer of every task with several metrics, from ONE forward pass.
+
+    Parameters
+    ----------
+    metrics : sequence or dict, default=("accuracy", "recall", "f1")
+        Metrics of every classification task: scikit-learn scorer names,
+        metric functions or scorers (as in :func:`make_task_scorer`), or a dict
+        ``{key: metric}`` to name them. ``None`` or ``()`` for none.
+    regression_metrics : sequence or dict, default=("r2",)
+        Metrics of every regression task, likewise.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y, sample_weight=None) -> dict`` with keys
+        ``"<task>_<metric>"``, for ``GridSearchCV(scoring=scorer,
+        refit="<task>_<metric>")`` and ``cross_validate`` (whose results gain
+        ``"test_<task>_<metric>"`` keys). The network runs once per call (for a
+        ``Pipeline``, its steps before the estimator transform ``X`` once).
+        Each task's defaults are those of :func:`make_task_scorer`. Picklable.
+
+    Raises
+    ------
+    ValueError
+        When a regression metric is among ``metrics``, a classification or
+        probability metric among ``regression_metrics``, or a name is unknown.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_mtl import MultiTaskClassifier
+    >>> from sklearn_mtl.metrics import make_multitask_scorer
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(100, 4))
+    >>> y = np.column_stack([X[:, 0] > 0, (X[:, 1] > 0) + (X[:, 2] > 0)])
+    >>> clf = MultiTaskClassifier(hidden_layer_sizes=(8,), max_iter=5,
+    ...                           random_state=0).fit(X, y)
+    >>> sorted(make_multitask_scorer(metrics=("accuracy", "f1"))(clf, X, y))
+    ['task_0_accuracy', 'task_0_f1', 'task_1_accuracy', 'task_1_f1']
+    """
+    return _MultiTaskScorer(
+        _named_metrics(metrics, "metrics", "classification"),
+        _named_metrics(regression_metrics, "regression_metrics", "regression"),
+    )
+
+
+_REPORT_CLASSIFICATION = {
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced_accuracy",
+    "precision": "precision",
+    "recall": "recall",
+    "f1": "f1",
+    "roc_auc": "roc_auc",
+}
+_REPORT_REGRESSION = {
+    "r2": "r2",
+    "mae": "neg_mean_absolute_error",
+    "rmse": "neg_root_mean_squared_error",
+}
+REPORT_COLUMNS = (
+    ["task", "kind", "n_labelled"]
+    + list(_REPORT_CLASSIFICATION)
+    + list(_REPORT_REGRESSION)
+)
+
+
+def _pandas():
+    """pandas, or None when it is not installed (it is an optional extra)."""
+    try:
+        import pandas
+    except ImportError:
+        return None
+    return pandas
+
+
+def per_task_report(estimator, X, y, sample_weight=None):
+    """Table of the standard metrics of every task, from one forward pass.
+
+    Parameters
+    ----------
+    estimator : fitted sklearn-mtl estimator, or Pipeline ending in one
+    X : array-like of shape (n_samples, n_features)
+    y : array-like or DataFrame of shape (n_samples,) or (n_samples, n_tasks)
+        The true labels / values; missing labels (NaN / None) are left out of
+        their task's metrics.
+    sample_weight : array-like of shape (n_samples,), default=None
+
+    Returns
+    -------
+    report : pandas.DataFrame or list of dict
+        One row per task, indexed by task name, with columns ``kind``,
+        ``n_labelled`` (labelled rows used) and the metrics: accuracy,
+        balanced_accuracy, precision, recall, f1 and roc_auc for
+        classification tasks; r2, mae and rmse for regression tasks; NaN where
+        a metric does not apply (or, for ROC AUC, is undefined, e.g. one class
+        in ``y``). Precision, recall and F1 are of the positive (second) class
+        for binary tasks and macro averages for multiclass tasks; multiclass
+        ROC AUC is one-vs-rest. Without pandas, a list of dicts, one per task,
+        with the keys ``task``, ``kind``, ``n_labelled`` and the metrics.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_mtl import MultiTaskNeuralEstimator
+    >>> from sklearn_mtl.metrics import per_task_report
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(100, 4))
+    >>> y = np.column_stack([X[:, 0] > 0, X[:, 1] + X[:, 2]])
+    >>> est = MultiTaskNeuralEstimator(hidden_layer_sizes=(8,), max_iter=5,
+    ...                                random_state=0).fit(X, y)
+    >>> report = per_task_report(est, X, y)
+    >>> report[["kind", "n_labelled"]].values.tolist()
+    [['binary', 100], ['regression', 100]]
+    """
+    model, transforms = _unwrap(estimator)
+    columns = _task_columns(model, y)
+    outputs = _forward(model, transforms, X)
+    metrics = {
+        kind: {k: _Metric.from_scoring(s) for k, s in table.items()}
+        for kind, table in (
+            ("classification", _REPORT_CLASSIFICATION),
+            ("regression", _REPORT_REGRESSION),
+        )
+    }
+    rows = []
+    for i, task in enumerate(model.tasks_.tasks):
+        block = model.tasks_.slice(outputs, i)
+        data = _TaskData(task, block, columns[i], sample_weight)
+        row = dict.fromkeys(REPORT_COLUMNS, float("nan"))
+        row.update(task=task.name, kind=task.kind, n_labelled=data.n_labelled)
+        kind = "classification" if task.is_classification else "regression"
+        for key, metric in metrics[kind].items():
+            try:
+                row[key] = metric.value(data)
+            except ValueError:  # undefined here, e.g. ROC AUC with one class
+                if key != "roc_auc":
+                    raise
+        rows.append(row)
+    pd = _pandas()
+    if pd is None:
+        return rows
+    return pd.DataFrame.from_records(rows, columns=REPORT_COLUMNS).set_index("task")

@@ -1,0 +1,553 @@
+"""Per-task scorers and reports: sklearn_mtl.metrics."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
+from sklearn.inspection import permutation_importance
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    balanced_accuracy_score,
+    f1_score,
+    fbeta_score,
+    log_loss,
+    make_scorer,
+    mean_absolute_error,
+    precision_score,
+    r2_score,
+    recall_score,
+    roc_auc_score,
+    root_mean_squared_error,
+)
+from sklearn.model_selection import (
+    GridSearchCV,
+    KFold,
+    cross_val_score,
+    cross_validate,
+    validation_curve,
+)
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_mtl import MultiTaskClassifier, MultiTaskNeuralEstimator
+from sklearn_mtl import metrics as metrics_module
+from sklearn_mtl.metrics import (
+    make_multitask_scorer,
+    make_task_scorer,
+    per_task_report,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+TASKS = ["churn", "tier", "spend"]
+
+
+def _data(n=300, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 5))
+    churn = np.where(X[:, 0] + 0.5 * rng.normal(size=n) > 0, "yes", "no")
+    churn = churn.astype(object)
+    churn[rng.rand(n) < 0.15] = None  # missing labels
+    tier = np.digitize(X[:, 1] + 0.3 * rng.normal(size=n), [-0.5, 0.5])
+    spend = 3 * X[:, 2] + 0.3 * rng.normal(size=n) + 10
+    spend[rng.rand(n) < 0.1] = np.nan
+    y = pd.DataFrame({"churn": churn, "tier": tier, "spend": spend})
+    return X, y
+
+
+def _model(**params):
+    params = {
+        "hidden_layer_sizes": (8,),
+        "max_iter": 20,
+        "learning_rate_init": 0.02,
+        "random_state": 0,
+        **params,
+    }
+    return MultiTaskNeuralEstimator(**params)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = _model().fit(X, y)
+    pred = est.predict(X)
+    proba = est.predict_proba(X)
+    return est, X, y, pred, proba
+
+
+def _labelled(y, task):
+    return y[task].notna().to_numpy()
+
+
+def _hand(fitted, task, fn):
+    """``fn(y_true, y_pred, proba)`` on the task's labelled rows."""
+    est, X, y, pred, proba = fitted
+    j = TASKS.index(task)
+    keep = _labelled(y, task)
+    p = None if proba[j] is None else proba[j][keep]
+    y_true = y[task].to_numpy()[keep]
+    y_pred = pred[:, j][keep]
+    if task != "churn":
+        y_true, y_pred = y_true.astype(float), y_pred.astype(float)
+    return fn(y_true, y_pred, p)
+
+
+CASES = [
+    ("churn", "accuracy", {}, lambda t, p, pr: accuracy_score(t, p)),
+    ("churn", "f1", {}, lambda t, p, pr: f1_score(t, p, pos_label="yes")),
+    (
+        "churn",
+        "recall",
+        {"pos_label": "no"},
+        lambda t, p, pr: recall_score(t, p, pos_label="no"),
+    ),
+    (
+        "churn",
+        "precision_macro",
+        {},
+        lambda t, p, pr: precision_score(t, p, average="macro"),
+    ),
+    ("churn", "roc_auc", {}, lambda t, p, pr: roc_auc_score(t, pr[:, 1])),
+    ("churn", "neg_log_loss", {}, lambda t, p, pr: -log_loss(t, pr)),
+    (
+        "churn",
+        "average_precision",
+        {"pos_label": "no"},
+        lambda t, p, pr: average_precision_score(t, pr[:, 0], pos_label="no"),
+    ),
+    (
+        "churn",
+        f1_score,
+        {"pos_label": "no"},
+        lambda t, p, pr: f1_score(t, p, pos_label="no"),
+    ),
+    ("churn", roc_auc_score, {}, lambda t, p, pr: roc_auc_score(t, pr[:, 1])),
+    ("tier", "f1", {}, lambda t, p, pr: f1_score(t, p, average="macro")),
+    (
+        "tier",
+        "recall",
+        {"average": "weighted"},
+        lambda t, p, pr: recall_score(t, p, average="weighted"),
+    ),
+    (
+        "tier",
+        "f1_weighted",
+        {},
+        lambda t, p, pr: f1_score(t, p, average="weighted"),
+    ),
+    ("tier", "balanced_accuracy", {}, lambda t, p, pr: balanced_accuracy_score(t, p)),
+    (
+        "tier",
+        "roc_auc",
+        {},
+        lambda t, p, pr: roc_auc_score(t, pr, multi_class="ovr"),
+    ),
+    (
+        "tier",
+        "roc_auc_ovo_weighted",
+        {},
+        lambda t, p, pr: roc_auc_score(t, pr, multi_class="ovo", average="weighted"),
+    ),
+    ("tier", "neg_log_loss", {}, lambda t, p, pr: -log_loss(t, pr)),
+    (
+        "tier",
+        fbeta_score,
+        {"beta": 2.0},
+        lambda t, p, pr: fbeta_score(t, p, beta=2.0, average="macro"),
+    ),
+    ("spend", "r2", {}, lambda t, p, pr: r2_score(t, p)),
+    (
+        "spend",
+        "neg_mean_absolute_error",
+        {},
+        lambda t, p, pr: -mean_absolute_error(t, p),
+    ),
+    (
+        "spend",
+        "neg_root_mean_squared_error",
+        {},
+        lambda t, p, pr: -root_mean_squared_error(t, p),
+    ),
+    ("spend", mean_absolute_error, {}, lambda t, p, pr: mean_absolute_error(t, p)),
+    (
+        "spend",
+        r2_score,
+        {"force_finite": False},
+        lambda t, p, pr: r2_score(t, p, force_finite=False),
+    ),
+]
+
+
+def _case_id(case):
+    task, scoring, kwargs, _ = case
+    name = scoring if isinstance(scoring, str) else scoring.__name__
+    return f"{task}-{name}" + ("-kwargs" if kwargs else "")
+
+
+@pytest.mark.parametrize("by", ["name", "index"])
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
+def test_task_scorer_equals_sklearn_metric_by_hand(fitted, case, by):
+    task, scoring, kwargs, hand = case
+    est, X, y = fitted[:3]
+    key = task if by == "name" else TASKS.index(task)
+    scorer = make_task_scorer(key, scoring, **kwargs)
+    expected = _hand(fitted, task, hand)
+    assert scorer(est, X, y) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+def test_kwargs_change_the_score(fitted):
+    est, X, y = fitted[:3]
+    f1_yes = make_task_scorer("churn", "f1")(est, X, y)
+    f1_no = make_task_scorer("churn", "f1", pos_label="no")(est, X, y)
+    assert f1_yes == pytest.approx(_hand(fitted, "churn", _f1_yes))
+    assert f1_no != pytest.approx(f1_yes)
+
+
+def _f1_yes(t, p, pr):
+    return f1_score(t, p, pos_label="yes")
+
+
+def test_make_scorer_object_keeps_its_response_and_sign(fitted):
+    est, X, y = fitted[:3]
+    scorer = make_scorer(
+        log_loss, greater_is_better=False, response_method="predict_proba"
+    )
+    got = make_task_scorer("tier", scorer)(est, X, y)
+    assert got == pytest.approx(
+        _hand(fitted, "tier", lambda t, p, pr: -log_loss(t, pr))
+    )
+
+
+def test_array_y_and_dataframe_y_give_the_same_scores(fitted):
+    est, X, y = fitted[:3]
+    y_array = y.to_numpy(dtype=object)
+    for task, scoring in [("churn", "f1"), ("tier", "roc_auc"), ("spend", "r2")]:
+        scorer = make_task_scorer(task, scoring)
+        assert scorer(est, X, y_array) == scorer(est, X, y)
+    # DataFrame columns in another order are matched to the tasks by name.
+    scorer = make_task_scorer("spend", "r2")
+    assert scorer(est, X, y[["spend", "churn", "tier"]]) == scorer(est, X, y)
+
+
+def test_single_task_with_1d_string_labels():
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(200, 3))
+    y = np.where(X[:, 0] > 0, "spam", "ham")
+    clf = MultiTaskClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+    clf.fit(X, y)
+    pred = clf.predict(X)
+    assert clf.classes_.tolist() == ["ham", "spam"]
+    for task in ("task_0", 0):
+        f1 = make_task_scorer(task, "f1")(clf, X, y)
+        assert f1 == pytest.approx(f1_score(y, pred, pos_label="spam"))
+        auc = make_task_scorer(task, "roc_auc")(clf, X, y)
+        assert auc == pytest.approx(roc_auc_score(y, clf.predict_proba(X)[:, 1]))
+
+
+def test_missing_labels_are_left_out(fitted):
+    est, X, y, pred, proba = fitted
+    # Hand computation on the labelled rows only.
+    keep = y["churn"].notna().to_numpy()
+    assert 0 < keep.sum() < len(y)
+    expected = accuracy_score(y["churn"][keep].to_numpy(), pred[keep, 0])
+    assert make_task_scorer("churn", "accuracy")(est, X, y) == pytest.approx(expected)
+    # Hiding more labels changes the score to that of the rows still labelled.
+    y2 = y.copy()
+    hidden = np.arange(len(y)) < 100
+    y2.loc[hidden, "spend"] = np.nan
+    keep = y2["spend"].notna().to_numpy()
+    expected = r2_score(y2["spend"][keep], pred[keep, 2].astype(float))
+    assert make_task_scorer("spend", "r2")(est, X, y2) == pytest.approx(expected)
+    report = per_task_report(est, X, y2)
+    assert report.loc["spend", "n_labelled"] == keep.sum()
+
+
+def test_task_without_labels_scores_nan_with_warning(fitted):
+    est, X, y = fitted[:3]
+    y2 = y.copy()
+    y2["churn"] = None
+    with pytest.warns(UndefinedMetricWarning, match="no labelled rows"):
+        assert np.isnan(make_task_scorer("churn", "accuracy")(est, X, y2))
+
+
+def test_sample_weight_is_passed_on_labelled_rows(fitted):
+    est, X, y, pred, _ = fitted
+    w = np.random.RandomState(0).uniform(0.1, 2.0, size=len(y))
+    keep = _labelled(y, "churn")
+    expected = accuracy_score(y["churn"][keep], pred[keep, 0], sample_weight=w[keep])
+    got = make_task_scorer("churn", "accuracy")(est, X, y, sample_weight=w)
+    assert got == pytest.approx(expected)
+    assert got != pytest.approx(make_task_scorer("churn", "accuracy")(est, X, y))
+
+
+def test_probability_metric_uses_every_class_on_a_fold_missing_one(fitted):
+    est, X, y, _, proba = fitted
+    rows = (y["tier"] != 2).to_numpy()
+    expected = -log_loss(y["tier"][rows], proba[1][rows], labels=[0, 1, 2])
+    got = make_task_scorer("tier", "neg_log_loss")(est, X[rows], y[rows])
+    assert got == pytest.approx(expected)
+
+
+def test_multitask_scorer_keys_and_values(fitted):
+    est, X, y = fitted[:3]
+    scores = make_multitask_scorer()(est, X, y)
+    assert sorted(scores) == sorted(
+        [f"{t}_{m}" for t in ("churn", "tier") for m in ("accuracy", "recall", "f1")]
+        + ["spend_r2"]
+    )
+    for key, value in scores.items():
+        task, metric = key.split("_", 1)
+        assert value == pytest.approx(make_task_scorer(task, metric)(est, X, y))
+    custom = make_multitask_scorer(
+        metrics={"auc": "roc_auc", "f1w": make_scorer(f1_score, average="weighted")},
+        regression_metrics=("neg_mean_absolute_error", mean_absolute_error),
+    )(est, X, y)
+    assert sorted(custom) == [
+        "churn_auc",
+        "churn_f1w",
+        "spend_mean_absolute_error",
+        "spend_neg_mean_absolute_error",
+        "tier_auc",
+        "tier_f1w",
+    ]
+    assert custom["spend_neg_mean_absolute_error"] == pytest.approx(
+        -custom["spend_mean_absolute_error"]
+    )
+    assert custom["tier_f1w"] == pytest.approx(
+        _hand(fitted, "tier", lambda t, p, pr: f1_score(t, p, average="weighted"))
+    )
+
+
+def _count_forward_calls(module):
+    calls = []
+    handle = module.register_forward_hook(lambda *args: calls.append(1))
+    return calls, handle
+
+
+def test_multitask_scorer_runs_the_network_once_per_call(fitted):
+    est, X, y = fitted[:3]
+    scorer = make_multitask_scorer(
+        metrics=("accuracy", "recall", "f1", "roc_auc", "neg_log_loss"),
+        regression_metrics=("r2", "neg_mean_absolute_error"),
+    )
+    calls, handle = _count_forward_calls(est.module_)
+    try:
+        scores = scorer(est, X, y)
+        assert len(scores) == 2 * 5 + 2
+        assert len(calls) == 1
+        scorer(est, X, y)
+        assert len(calls) == 2
+        per_task_report(est, X, y)
+        assert len(calls) == 3
+    finally:
+        handle.remove()
+
+
+def test_scorers_on_a_pipeline_transform_then_run_once():
+    X, y = _data(seed=2)
+    X = X * 10 + 5
+    pipe = make_pipeline(StandardScaler(), _model()).fit(X, y)
+    est, Xs = pipe[-1], pipe[0].transform(X)
+    scorer = make_multitask_scorer()
+    calls, handle = _count_forward_calls(est.module_)
+    try:
+        via_pipeline = scorer(pipe, X, y)
+        assert len(calls) == 1
+    finally:
+        handle.remove()
+    assert via_pipeline == scorer(est, Xs, y)
+    task_scorer = make_task_scorer("tier", "f1_macro")
+    assert task_scorer(pipe, X, y) == task_scorer(est, Xs, y)
+    report = per_task_report(pipe, X, y)
+    assert report.loc["tier", "f1"] == pytest.approx(via_pipeline["tier_f1"])
+
+
+def test_grid_search_refits_on_the_named_task_score():
+    X, y = _data(seed=3, n=240)
+    scoring = {
+        "churn_f1": make_task_scorer("churn", "f1"),
+        "tier_accuracy": make_task_scorer("tier", "accuracy"),
+        "spend_r2": make_task_scorer("spend", "r2"),
+    }
+    grid = GridSearchCV(
+        _model(max_iter=10),
+        {"learning_rate_init": [1e-3, 3e-2]},
+        scoring=scoring,
+        refit="churn_f1",
+        cv=2,
+        error_score="raise",
+    ).fit(X, y)
+    res = grid.cv_results_
+    best = int(np.argmax(res["mean_test_churn_f1"]))
+    assert grid.best_params_ == res["params"][best]
+    assert grid.best_score_ == res["mean_test_churn_f1"][best]
+    assert {"mean_test_tier_accuracy", "mean_test_spend_r2"} <= set(res)
+    # The refitted model scores as the scorer says.
+    assert grid.score(X, y) == scoring["churn_f1"](grid.best_estimator_, X, y)
+
+
+def test_grid_search_with_multitask_scorer_refit_by_key():
+    X, y = _data(seed=4, n=240)
+    grid = GridSearchCV(
+        _model(max_iter=10),
+        {"hidden_layer_sizes": [(4,), (8,)]},
+        scoring=make_multitask_scorer(),
+        refit="tier_f1",
+        cv=2,
+        error_score="raise",
+    ).fit(X, y)
+    res = grid.cv_results_
+    best = int(np.argmax(res["mean_test_tier_f1"]))
+    assert grid.best_params_ == res["params"][best]
+    assert {"mean_test_churn_recall", "mean_test_spend_r2"} <= set(res)
+
+
+def test_cross_validate_with_multitask_scorer():
+    X, y = _data(seed=5, n=240)
+    cv = KFold(2, shuffle=True, random_state=0)
+    scorer = make_multitask_scorer()
+    res = cross_validate(_model(), X, y, scoring=scorer, cv=cv, return_estimator=True)
+    expected_keys = {
+        f"test_{t}_{m}" for t in ("churn", "tier") for m in ("accuracy", "recall", "f1")
+    } | {"test_spend_r2"}
+    assert expected_keys <= set(res)
+    # Each fold's value is the scorer on that fold's test rows.
+    for fold, (_, test) in enumerate(cv.split(X, y)):
+        est = res["estimator"][fold]
+        by_hand = scorer(est, X[test], y.iloc[test])
+        for key in expected_keys:
+            assert res[key][fold] == by_hand[key[len("test_") :]]
+
+
+def test_cross_val_score_and_permutation_importance():
+    X, y = _data(seed=6, n=240)
+    scorer = make_task_scorer("spend", "r2")
+    scores = cross_val_score(_model(max_iter=30), X, y, scoring=scorer, cv=2)
+    assert scores.shape == (2,) and np.all(scores > 0.5)
+    est = _model(max_iter=30).fit(X, y)
+    imp = permutation_importance(est, X, y, scoring=scorer, n_repeats=3, random_state=0)
+    # spend depends on feature 2 only.
+    assert int(np.argmax(imp.importances_mean)) == 2
+    _, test_scores = validation_curve(
+        _model(max_iter=30),
+        X,
+        y,
+        param_name="alpha",
+        param_range=[1e-4],
+        scoring=scorer,
+        cv=2,
+    )
+    np.testing.assert_allclose(test_scores[0], scores)
+
+
+def test_scorers_pickle(fitted):
+    est, X, y = fitted[:3]
+    for scorer in (
+        make_task_scorer("churn", "f1", pos_label="no"),
+        make_task_scorer(1, f1_score, average="micro"),
+        make_multitask_scorer(
+            metrics={"f1w": make_scorer(f1_score, average="weighted")}
+        ),
+    ):
+        clone = pickle.loads(pickle.dumps(scorer))
+        assert clone(est, X, y) == scorer(est, X, y)
+    assert "churn" in repr(make_task_scorer("churn", "f1", pos_label="no"))
+
+
+def test_per_task_report(fitted):
+    est, X, y = fitted[:3]
+    report = per_task_report(est, X, y)
+    assert isinstance(report, pd.DataFrame)
+    assert report.index.tolist() == TASKS
+    assert report["kind"].tolist() == ["binary", "multiclass", "regression"]
+    assert report["n_labelled"].tolist() == [y[t].notna().sum() for t in TASKS]
+    hand = {
+        ("churn", "accuracy"): lambda t, p, pr: accuracy_score(t, p),
+        ("churn", "precision"): lambda t, p, pr: precision_score(t, p, pos_label="yes"),
+        ("churn", "roc_auc"): lambda t, p, pr: roc_auc_score(t, pr[:, 1]),
+        ("tier", "balanced_accuracy"): lambda t, p, pr: balanced_accuracy_score(t, p),
+        ("tier", "recall"): lambda t, p, pr: recall_score(t, p, average="macro"),
+        ("tier", "roc_auc"): lambda t, p, pr: roc_auc_score(t, pr, multi_class="ovr"),
+        ("spend", "r2"): lambda t, p, pr: r2_score(t, p),
+        ("spend", "mae"): lambda t, p, pr: mean_absolute_error(t, p),
+        ("spend", "rmse"): lambda t, p, pr: root_mean_squared_error(t, p),
+    }
+    for (task, col), fn in hand.items():
+        assert report.loc[task, col] == pytest.approx(_hand(fitted, task, fn))
+    assert report.loc[["churn", "tier"], ["r2", "mae", "rmse"]].isna().all().all()
+    assert report.loc["spend", ["accuracy", "f1", "roc_auc"]].isna().all()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.UndefinedMetricWarning")
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+def test_per_task_report_roc_auc_undefined_is_nan(fitted):
+    est, X, y = fitted[:3]
+    rows = (y["churn"] == "yes").to_numpy()
+    report = per_task_report(est, X[rows], y[rows])
+    assert np.isnan(report.loc["churn", "roc_auc"])
+    assert report.loc["churn", "n_labelled"] == rows.sum()
+
+
+def test_per_task_report_without_pandas(fitted, monkeypatch):
+    est, X, y = fitted[:3]
+    y_array = y.to_numpy(dtype=object)
+    expected = per_task_report(est, X, y)
+    monkeypatch.setattr(metrics_module, "_pandas", lambda: None)
+    rows = per_task_report(est, X, y_array)
+    assert isinstance(rows, list) and [r["task"] for r in rows] == TASKS
+    assert rows[2]["r2"] == pytest.approx(expected.loc["spend", "r2"])
+    assert rows[0]["n_labelled"] == expected.loc["churn", "n_labelled"]
+
+
+# --------------------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    "task, scoring, match",
+    [
+        ("nope", "accuracy", "Unknown task 'nope'"),
+        (3, "accuracy", "Task index 3 is out of range"),
+        (-4, "accuracy", "out of range"),
+        ("spend", "f1", "'f1' is a classification metric, but task 'spend' is a regr"),
+        ("spend", "accuracy", "classification metric"),
+        ("churn", "r2", "'r2' is a regression metric, but task 'churn'"),
+        ("tier", "neg_mean_absolute_error", "regression metric"),
+        ("spend", "roc_auc", "needs predicted probabilities"),
+        ("spend", "neg_log_loss", "task 'spend' is a regression task, which has no"),
+        ("spend", roc_auc_score, "needs predicted probabilities"),
+        ("churn", mean_absolute_error, "regression metric"),
+    ],
+)
+def test_scorer_errors_name_the_task(fitted, task, scoring, match):
+    est, X, y = fitted[:3]
+    scorer = make_task_scorer(task, scoring)
+    with pytest.raises(ValueError, match=match):
+        scorer(est, X, y)
+
+
+def test_construction_errors(fitted):
+    est, X, y = fitted[:3]
+    with pytest.raises(ValueError, match="not a valid scoring value"):
+        make_task_scorer("churn", "f2_score")
+    with pytest.raises(TypeError, match="task must be a task name or index"):
+        make_task_scorer(1.5, "accuracy")
+    with pytest.raises(TypeError, match="scoring must be"):
+        make_task_scorer("churn", 3)
+    with pytest.raises(ValueError, match="'r2' is a regression metric"):
+        make_multitask_scorer(metrics=("accuracy", "r2"))
+    with pytest.raises(ValueError, match="'roc_auc' is a classification metric"):
+        make_multitask_scorer(regression_metrics=("roc_auc",))
+    with pytest.raises(ValueError, match="twice"):
+        make_multitask_scorer(metrics=("f1", "f1"))
+    with pytest.raises(ValueError, match="y has 2 column"):
+        make_task_scorer("churn", "accuracy")(est, X, y[["churn", "tier"]])
+    with pytest.raises(ValueError, match=r"pos_label='maybe' is not a class"):
+        make_task_scorer("churn", "average_precision", pos_label="maybe")(est, X, y)
+    logreg = LogisticRegression().fit(X, y["tier"])
+    with pytest.raises(TypeError, match="LogisticRegression"):
+        make_task_scorer(0, "accuracy")(logreg, X, y["tier"])
