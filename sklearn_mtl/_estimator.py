@@ -25,13 +25,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     _check_sample_weight,
-    check_consistent_length,
     check_is_fitted,
     validate_data,
 )
 
 from . import _docstring
-from ._engine import MLPStopping, MultiTaskNet, Objective
+from ._engine import MLPStopping, MultiTaskNet, Objective, TrainingDivergedError
 from ._networks import ACTIVATIONS, MultiTaskNetwork
 from ._tasks import (
     build_tasks,
@@ -93,6 +92,38 @@ def _stack_predictions(preds: list[np.ndarray]) -> np.ndarray:
     for j, p in enumerate(preds):
         out[:, j] = p
     return out
+
+
+def _validate_X(estimator, X, **kwargs):
+    """``validate_data`` for X; errors say that X (and which columns) is at fault."""
+    try:
+        return validate_data(estimator, X, **kwargs)
+    except (TypeError, ValueError) as exc:
+        msg = str(exc)
+        if msg.startswith("Complex data not supported"):
+            raise ValueError(
+                "Complex data not supported in X: the features must be real numbers."
+            ) from exc
+        if "could not convert" in msg or "argument must be" in msg:
+            where = ""
+            dtypes = getattr(X, "dtypes", None)
+            if dtypes is not None:
+                import pandas as pd
+
+                bad = [
+                    str(c)
+                    for c, d in dtypes.items()
+                    if not (
+                        pd.api.types.is_numeric_dtype(d)
+                        or pd.api.types.is_bool_dtype(d)
+                    )
+                ]
+                where = f" (non-numeric columns: {bad})" if bad else ""
+            raise type(exc)(
+                f"X must be numeric{where}; encode categorical or text features "
+                f"first (e.g. with OneHotEncoder). {msg}"
+            ) from exc
+        raise
 
 
 def _has_classification_task(estimator) -> bool:
@@ -280,11 +311,17 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         first_pass = not hasattr(self, "net_") or (
             not self.warm_start and not incremental
         )
-        X = validate_data(self, X, reset=first_pass, dtype=np.float32, order="C")
+        X = _validate_X(self, X, reset=first_pass, dtype=np.float32, order="C")
         columns, names, is_1d = split_target_columns(y)
-        check_consistent_length(X, columns[0])
+        if columns[0].shape[0] != X.shape[0]:
+            raise ValueError(
+                f"X has {X.shape[0]} rows but y has {columns[0].shape[0]}: found "
+                "input variables with inconsistent numbers of samples."
+            )
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
 
         if first_pass:
             self._initialize(X, columns, names, is_1d, classes)
@@ -323,16 +360,20 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
             valid = tuple(torch.as_tensor(a, device=device) for a in valid)
         generator = torch.Generator(device=device).manual_seed(seed)
         epochs = 1 if incremental else self.max_iter
-        with _seeded(seed, device):
-            stopped = net.train_epochs(
-                X_t,
-                targets_t,
-                epochs,
-                stopping=stopping,
-                shuffle=self.shuffle,
-                valid=valid,
-                generator=generator,
-            )
+        try:
+            with _seeded(seed, device):
+                stopped = net.train_epochs(
+                    X_t,
+                    targets_t,
+                    epochs,
+                    stopping=stopping,
+                    shuffle=self.shuffle,
+                    valid=valid,
+                    generator=generator,
+                )
+        except TrainingDivergedError:
+            self._record_history()  # the restored model is usable: keep it coherent
+            raise
         self._record_history()
         if not incremental and not stopped and self._last_run_epochs == epochs:
             warnings.warn(
@@ -343,12 +384,16 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
             )
         return self
 
-    def _initialize(self, X, columns, names, is_1d, classes):
-        """First pass: tasks from y, then the network and the engine."""
+    def _initialize(self, X, columns, names, is_1d, classes, tasks=None):
+        """First pass: tasks from y (or given ``tasks``), then network and engine."""
         if names is None:
             names = [f"task_{i}" for i in range(len(columns))]
         task_types = getattr(self, "task_types", None)
-        self.tasks_ = build_tasks(columns, names, task_types, classes, self._force_kind)
+        self.tasks_ = (
+            tasks
+            if tasks is not None
+            else build_tasks(columns, names, task_types, classes, self._force_kind)
+        )
         self.task_names_ = names
         self.n_outputs_ = len(names)
         self._y_1d = is_1d
@@ -453,9 +498,7 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
     def _outputs(self, X) -> np.ndarray:
         check_is_fitted(self)
         # Inference runs in the dtype of X (float32 or float64), as sklearn's MLP.
-        X = validate_data(
-            self, X, reset=False, dtype=(np.float64, np.float32), order="C"
-        )
+        X = _validate_X(self, X, reset=False, dtype=(np.float64, np.float32), order="C")
         if not X.flags.writeable:
             X = X.copy()
         X_t = torch.as_tensor(X, device=self.net_.device)
