@@ -54,6 +54,10 @@ def split_target_columns(y) -> tuple[list[np.ndarray], list[str] | None, bool]:
         return columns, names, False
     if hasattr(y, "iloc"):  # Series
         return [_series_values(y)], None, True
+    if type(y).__module__.startswith("pandas") and hasattr(y, "dtype"):
+        import pandas as pd  # an ExtensionArray (pd.array): read it as a Series
+
+        return [_series_values(pd.Series(y))], None, True
     if hasattr(y, "toarray"):
         y = y.toarray()
     y = np.asarray(y)
