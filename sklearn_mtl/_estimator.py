@@ -447,9 +447,21 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
     def _split_validation(self, X, targets, seed):
         n_tasks = self.n_outputs_
         labelled = targets[:, 2 * n_tasks :] > 0
+        n = X.shape[0]
+        n_valid = int(np.ceil(self.validation_fraction * n))
+        if n_valid < 2 or n - n_valid < 1:
+            raise ValueError(
+                f"The validation set is too small: validation_fraction="
+                f"{self.validation_fraction} of {n} rows leaves {n_valid} for "
+                f"validation and {n - n_valid} for training. Increase "
+                "'validation_fraction' or the size of your dataset."
+            )
         stratify = None
         if n_tasks == 1 and self.tasks_.tasks[0].is_classification and labelled.all():
-            stratify = targets[:, 0]
+            counts = np.unique(targets[:, 0], return_counts=True)[1]
+            # Stratify only where train_test_split can (as MLP, else plain split).
+            if counts.min() >= 2 and min(n_valid, n - n_valid) >= len(counts):
+                stratify = targets[:, 0]
         idx_train, idx_valid = train_test_split(
             np.arange(X.shape[0]),
             test_size=self.validation_fraction,
