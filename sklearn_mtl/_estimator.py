@@ -272,7 +272,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         y : array-like or DataFrame of shape (n_samples,) or (n_samples, n_tasks)
             One column per task. NaN or None marks a missing label.
         sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each row in every task's loss.
+            Non-negative weight of each row in every task's loss, combined with
+            the missing-label mask and ``class_weight``.
 
         Returns
         -------
@@ -294,6 +295,7 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
             when a batch may not show every class. Inferred from ``y`` if None.
             Ignored after the first call.
         sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row, as in :meth:`fit`.
 
         Returns
         -------

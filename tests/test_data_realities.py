@@ -537,3 +537,12 @@ def test_keyboard_interrupt_leaves_a_usable_model(during_batch, n_iter):
     assert est.n_iter_ == n_iter and len(est.loss_curve_) == n_iter
     assert np.isfinite(est.predict(X).astype(float)).all()
     assert np.isfinite(est.predict_proba(X)[0]).all()
+
+
+def test_early_stopping_split_on_rare_class_and_tiny_data():
+    X = _X(12)
+    y = np.array([0] * 11 + [1])  # one member of class 1: no stratified split
+    est = MultiTaskClassifier(**SMALL, early_stopping=True, validation_fraction=0.3)
+    assert est.fit(X, y).n_iter_ >= 1
+    with pytest.raises(ValueError, match=r"validation_fraction=0.05 of 12 rows"):
+        est.set_params(validation_fraction=0.05).fit(X, y)
