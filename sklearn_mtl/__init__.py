@@ -10,6 +10,7 @@ from ._estimator import (
     MultiTaskNeuralEstimator,
     MultiTaskRegressor,
 )
+from ._persistence import load, save
 
 __version__ = "0.1.0"
 
@@ -18,5 +19,7 @@ __all__ = [
     "MultiTaskClassifier",
     "MultiTaskRegressor",
     "TrainingDivergedError",
+    "save",
+    "load",
     "__version__",
 ]

@@ -28,7 +28,9 @@ _PARAMS = {
         Class weights in each classification task's loss. ``"balanced"``
         weighs classes by ``n_labelled / (n_classes * count)`` in every task; a
         dict keyed by task name gives ``"balanced"`` or ``{label: weight}`` per
-        task. With a single task, ``{label: weight}`` may be given directly.""",
+        task. With a single task, ``{label: weight}`` may be given directly.
+        A row's weight in a task's loss is mask x sample weight x class
+        weight, normalised by mask x sample weight.""",
     "training": """alpha : float, default=1e-4
         Strength of the L2 penalty on weights (not biases), as in
         :class:`~sklearn.neural_network.MLPClassifier`.

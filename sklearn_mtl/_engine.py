@@ -200,6 +200,13 @@ class MultiTaskNet(NeuralNet):
             )
         }
 
+    def _weights_finite(self) -> bool:
+        """Whether every weight is finite (one host read, once per epoch)."""
+        params = [p for p in self.module_.parameters() if p.is_floating_point()]
+        if not params:
+            return True
+        return bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
+
     def restore(self, state):
         self.module_.load_state_dict(state["module"])
         self.criterion_.load_state_dict(state["criterion"])
@@ -225,12 +232,14 @@ class MultiTaskNet(NeuralNet):
                 )
                 self.run_single_epoch(batches, True, "train", self.train_step)
                 loss = self.history[-1, "train_loss"]
-                if not math.isfinite(loss):
+                # A last step can leave non-finite weights behind a finite loss.
+                if not math.isfinite(loss) or not self._weights_finite():
                     self.restore(last_good)
                     self.initialize_optimizer()  # its moments are not finite either
                     del self.history[-1]
                     raise TrainingDivergedError(
-                        f"Training diverged: the training loss became {loss} in epoch "
+                        f"Training diverged: the training loss became {loss} (or the "
+                        "weights became non-finite) in epoch "
                         f"{len(self.history) + 1}. The model keeps the last weights "
                         "with a finite loss. Try a lower learning_rate_init, or "
                         "scale the features."

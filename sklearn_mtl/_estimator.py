@@ -25,13 +25,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     _check_sample_weight,
-    check_consistent_length,
     check_is_fitted,
     validate_data,
 )
 
 from . import _docstring
-from ._engine import MLPStopping, MultiTaskNet, Objective
+from ._engine import MLPStopping, MultiTaskNet, Objective, TrainingDivergedError
 from ._networks import ACTIVATIONS, MultiTaskNetwork
 from ._tasks import (
     build_tasks,
@@ -93,6 +92,38 @@ def _stack_predictions(preds: list[np.ndarray]) -> np.ndarray:
     for j, p in enumerate(preds):
         out[:, j] = p
     return out
+
+
+def _validate_X(estimator, X, **kwargs):
+    """``validate_data`` for X; errors say that X (and which columns) is at fault."""
+    try:
+        return validate_data(estimator, X, **kwargs)
+    except (TypeError, ValueError) as exc:
+        msg = str(exc)
+        if msg.startswith("Complex data not supported"):
+            raise ValueError(
+                "Complex data not supported in X: the features must be real numbers."
+            ) from exc
+        if "could not convert" in msg or "argument must be" in msg:
+            where = ""
+            dtypes = getattr(X, "dtypes", None)
+            if dtypes is not None:
+                import pandas as pd
+
+                bad = [
+                    str(c)
+                    for c, d in dtypes.items()
+                    if not (
+                        pd.api.types.is_numeric_dtype(d)
+                        or pd.api.types.is_bool_dtype(d)
+                    )
+                ]
+                where = f" (non-numeric columns: {bad})" if bad else ""
+            raise type(exc)(
+                f"X must be numeric{where}; encode categorical or text features "
+                f"first (e.g. with OneHotEncoder). {msg}"
+            ) from exc
+        raise
 
 
 def _has_classification_task(estimator) -> bool:
@@ -241,7 +272,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         y : array-like or DataFrame of shape (n_samples,) or (n_samples, n_tasks)
             One column per task. NaN or None marks a missing label.
         sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each row in every task's loss.
+            Non-negative weight of each row in every task's loss, combined with
+            the missing-label mask and ``class_weight``.
 
         Returns
         -------
@@ -263,6 +295,7 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
             when a batch may not show every class. Inferred from ``y`` if None.
             Ignored after the first call.
         sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row, as in :meth:`fit`.
 
         Returns
         -------
@@ -280,11 +313,17 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         first_pass = not hasattr(self, "net_") or (
             not self.warm_start and not incremental
         )
-        X = validate_data(self, X, reset=first_pass, dtype=np.float32, order="C")
+        X = _validate_X(self, X, reset=first_pass, dtype=np.float32, order="C")
         columns, names, is_1d = split_target_columns(y)
-        check_consistent_length(X, columns[0])
+        if columns[0].shape[0] != X.shape[0]:
+            raise ValueError(
+                f"X has {X.shape[0]} rows but y has {columns[0].shape[0]}: found "
+                "input variables with inconsistent numbers of samples."
+            )
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
 
         if first_pass:
             self._initialize(X, columns, names, is_1d, classes)
@@ -325,16 +364,20 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
             valid = tuple(torch.as_tensor(a, device=device) for a in valid)
         generator = torch.Generator(device=device).manual_seed(seed)
         epochs = 1 if incremental else self.max_iter
-        with _seeded(seed, device):
-            stopped = net.train_epochs(
-                X_t,
-                targets_t,
-                epochs,
-                stopping=stopping,
-                shuffle=self.shuffle,
-                valid=valid,
-                generator=generator,
-            )
+        try:
+            with _seeded(seed, device):
+                stopped = net.train_epochs(
+                    X_t,
+                    targets_t,
+                    epochs,
+                    stopping=stopping,
+                    shuffle=self.shuffle,
+                    valid=valid,
+                    generator=generator,
+                )
+        except TrainingDivergedError:
+            self._record_history()  # the restored model is usable: keep it coherent
+            raise
         self._record_history()
         ran_all = len(net.history) - epochs_before == epochs
         if not incremental and not stopped and ran_all:
@@ -346,12 +389,16 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
             )
         return self
 
-    def _initialize(self, X, columns, names, is_1d, classes):
-        """First pass: tasks from y, then the network and the engine."""
+    def _initialize(self, X, columns, names, is_1d, classes, tasks=None):
+        """First pass: tasks from y (or given ``tasks``), then network and engine."""
         if names is None:
             names = [f"task_{i}" for i in range(len(columns))]
         task_types = getattr(self, "task_types", None)
-        self.tasks_ = build_tasks(columns, names, task_types, classes, self._force_kind)
+        self.tasks_ = (
+            tasks
+            if tasks is not None
+            else build_tasks(columns, names, task_types, classes, self._force_kind)
+        )
         self.task_names_ = names
         self.n_outputs_ = len(names)
         self._y_1d = is_1d
@@ -405,9 +452,21 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
     def _split_validation(self, X, targets, seed):
         n_tasks = self.n_outputs_
         labelled = targets[:, 2 * n_tasks :] > 0
+        n = X.shape[0]
+        n_valid = int(np.ceil(self.validation_fraction * n))
+        if n_valid < 2 or n - n_valid < 1:
+            raise ValueError(
+                f"The validation set is too small: validation_fraction="
+                f"{self.validation_fraction} of {n} rows leaves {n_valid} for "
+                f"validation and {n - n_valid} for training. Increase "
+                "'validation_fraction' or the size of your dataset."
+            )
         stratify = None
         if n_tasks == 1 and self.tasks_.tasks[0].is_classification and labelled.all():
-            stratify = targets[:, 0]
+            counts = np.unique(targets[:, 0], return_counts=True)[1]
+            # Stratify only where train_test_split can (as MLP, else plain split).
+            if counts.min() >= 2 and min(n_valid, n - n_valid) >= len(counts):
+                stratify = targets[:, 0]
         idx_train, idx_valid = train_test_split(
             np.arange(X.shape[0]),
             test_size=self.validation_fraction,
@@ -454,9 +513,7 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
     def _outputs(self, X) -> np.ndarray:
         check_is_fitted(self)
         # Inference runs in the dtype of X (float32 or float64), as sklearn's MLP.
-        X = validate_data(
-            self, X, reset=False, dtype=(np.float64, np.float32), order="C"
-        )
+        X = _validate_X(self, X, reset=False, dtype=(np.float64, np.float32), order="C")
         if not X.flags.writeable:
             X = X.copy()
         X_t = torch.as_tensor(X, device=self.net_.device)

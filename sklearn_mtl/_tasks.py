@@ -54,6 +54,10 @@ def split_target_columns(y) -> tuple[list[np.ndarray], list[str] | None, bool]:
         return columns, names, False
     if hasattr(y, "iloc"):  # Series
         return [_series_values(y)], None, True
+    if type(y).__module__.startswith("pandas") and hasattr(y, "dtype"):
+        import pandas as pd  # an ExtensionArray (pd.array): read it as a Series
+
+        return [_series_values(pd.Series(y))], None, True
     if hasattr(y, "toarray"):
         y = y.toarray()
     y = np.asarray(y)
@@ -74,6 +78,9 @@ def _series_values(s) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(
         s.dtype
     ):
+        if pd.api.types.is_integer_dtype(s.dtype) and s.isna().any():
+            # Nullable Int64 with pd.NA: keep the integers (see _labelled_values).
+            return s.to_numpy(dtype=object, na_value=None)
         if s.isna().any() or s.dtype.kind not in "iuf":
             return s.to_numpy(dtype=np.float64, na_value=np.nan)
         return s.to_numpy()
@@ -91,6 +98,12 @@ def _labelled_values(values: np.ndarray, name: str) -> tuple[np.ndarray, np.ndar
             isinstance(v, numbers.Number) and not isinstance(v, bool | np.bool_)
             for v in present
         ):
+            if all(isinstance(v, numbers.Integral) for v in present):
+                # Integer labels with missing markers (nullable Int64, object
+                # columns) stay integers: the mask, not NaN, marks the gaps.
+                out = np.zeros(values.shape, dtype=np.int64)
+                out[~missing] = present.astype(np.int64)
+                return out, missing
             out = np.zeros(values.shape, dtype=np.float64)
             out[~missing] = present.astype(np.float64)
             out[missing] = np.nan
@@ -103,7 +116,7 @@ def _labelled_values(values: np.ndarray, name: str) -> tuple[np.ndarray, np.ndar
     return values, missing
 
 
-def infer_kind(values: np.ndarray, missing: np.ndarray) -> str:
+def infer_kind(values: np.ndarray, missing: np.ndarray, name: str = "y") -> str:
     """Infer a task kind from the labelled values of one column."""
     present = values[~missing]
     if present.dtype.kind in "fiu":
@@ -115,7 +128,7 @@ def infer_kind(values: np.ndarray, missing: np.ndarray) -> str:
         if target_type == "multiclass":
             return "multiclass"
         raise ValueError(f"Unknown label type: {target_type!r}")
-    n_unique = len(_unique_labels(present, "y"))
+    n_unique = len(_unique_labels(present, name))
     return "binary" if n_unique <= 2 else "multiclass"
 
 
@@ -175,7 +188,7 @@ class Task:
                 "binary" if len(np.unique(np.asarray(classes))) == 2 else "multiclass"
             )
         if kind is None:
-            kind = infer_kind(values, missing)
+            kind = infer_kind(values, missing, name)
         if kind not in KINDS:
             raise ValueError(
                 f"Unknown task kind {kind!r} for task {name!r}; expected one of "
@@ -238,7 +251,8 @@ class Task:
             unseen = _unique_labels(present[~known], self.name)
             raise ValueError(
                 f"Task {self.name!r} got labels {unseen.tolist()} that are not among "
-                f"its classes {self.classes.tolist()}."
+                f"its classes {self.classes.tolist()}; every label must be known when "
+                "the model is first fitted (pass `classes` to the first partial_fit)."
             )
         out[~missing] = idx
         return out
@@ -248,6 +262,8 @@ class Task:
         if class_weight is None or self.kind == "regression":
             return np.ones(targets.shape[0])
         codes = targets[labelled].astype(np.intp)
+        if codes.size == 0:  # no labelled row in this batch: nothing to weigh
+            return np.ones(targets.shape[0])
         if isinstance(class_weight, str):
             present = np.unique(codes)
             per_class = np.ones(len(self.classes))
