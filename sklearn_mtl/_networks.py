@@ -298,7 +298,8 @@ class CrossStitchNetwork(nn.Module):
         self.layers = nn.ModuleList()
         self.stitches = nn.ParameterList()
         off = 0.1 / (T - 1) if T > 1 else 0.0
-        init = torch.full((T, T), off) + torch.eye(T) * (0.9 if T > 1 else 1.0 - off)
+        init = torch.full((T, T), off)
+        init.fill_diagonal_(0.9 if T > 1 else 1.0)
         for size in layer_sizes:
             block = [GroupedLinear(T, n_in, size), ACTIVATIONS[activation]()]
             if dropout > 0:

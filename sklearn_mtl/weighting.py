@@ -538,8 +538,6 @@ WEIGHTINGS = {
 TORCHJD_AGGREGATORS = {
     "upgrad": "UPGrad",
     "dualproj": "DualProj",
-    "cagrad": "CAGrad",
-    "nashmtl": "NashMTL",
     "aligned_mtl": "AlignedMTL",
 }
 
