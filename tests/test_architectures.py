@@ -14,9 +14,7 @@ from sklearn_mtl._networks import (
     build_network,
 )
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore::sklearn.exceptions.ConvergenceWarning"
-)
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 ARCHITECTURES = ["shared_bottom", "mmoe", "omoe", "cgc", "ple", "cross_stitch"]
 

@@ -18,11 +18,18 @@ from sklearn_mtl.weighting import (
     pcgrad_combine,
 )
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore::sklearn.exceptions.ConvergenceWarning"
-)
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-STRATEGIES = ["static", "uncertainty", "dwa", "rlw", "gradnorm", "pcgrad", "mgda", "famo"]
+STRATEGIES = [
+    "static",
+    "uncertainty",
+    "dwa",
+    "rlw",
+    "gradnorm",
+    "pcgrad",
+    "mgda",
+    "famo",
+]
 
 
 def _data(n=240, seed=0):
