@@ -159,12 +159,40 @@ def markdown(table, runs, n_seeds, seconds):
         lines.append(
             f"| {name} | {params[name]} | " + " | ".join(cells) + f" | {mean:.3f} |"
         )
+    lines += ["", *paired(runs)]
     epochs = np.mean([r["epochs"] for r in runs])
     lines += [
         "",
         f"Mean epochs per fit: {epochs:.1f}; total wall time: {seconds:.0f} s.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def paired(runs):
+    """Per-seed comparisons (every p of a seed shares u, alpha, beta and X)."""
+    mse = {(r["model"], r["p"], r["seed"]): r["test_mse"] for r in runs}
+    seeds = sorted({r["seed"] for r in runs})
+    lines = ["Paired over seeds:", ""]
+    for name in MODELS:
+        d = [mse[(name, 0.0, s)] - mse[(name, 1.0, s)] for s in seeds]
+        worse = sum(x > 0 for x in d)
+        lines.append(
+            f"- {name}: MSE(p=0) - MSE(p=1) = {np.mean(d):+.4f} on average, "
+            f"worse at p=0 on {worse}/{len(seeds)} seeds"
+        )
+    for a, b in (
+        ("mmoe", "omoe"),
+        ("mmoe", "shared_bottom"),
+        ("omoe", "shared_bottom"),
+    ):
+        for p in CORRELATIONS:
+            wins = sum(mse[(a, p, s)] < mse[(b, p, s)] for s in seeds)
+            diff = np.mean([mse[(a, p, s)] - mse[(b, p, s)] for s in seeds])
+            lines.append(
+                f"- {a} vs {b} at p = {p}: lower MSE on {wins}/{len(seeds)} seeds, "
+                f"mean difference {diff:+.4f}"
+            )
+    return lines
 
 
 def plot(table, n_seeds, path):
@@ -195,7 +223,16 @@ def main(argv=None):
     parser.add_argument("--max-iter", type=int, default=40)
     parser.add_argument("--out", type=Path, default=ROOT / "results")
     parser.add_argument("--no-docs", action="store_true", help="don't copy to docs/")
+    parser.add_argument(
+        "--summarise", type=Path, help="re-summarise a saved JSON without training"
+    )
     args = parser.parse_args(argv)
+    if args.summarise is not None:
+        saved = json.loads(args.summarise.read_text())
+        runs = saved["runs"]
+        n_seeds = len({r["seed"] for r in runs})
+        print(markdown(summarise(runs), runs, n_seeds, saved["seconds"]))
+        return
 
     from joblib import Parallel, delayed
 

@@ -8,9 +8,9 @@ from sklearn_mtl import MultiTaskNeuralEstimator
 from sklearn_mtl.weighting import (
     FAMO,
     MGDA,
-    PCGrad,
     DynamicWeightAverage,
     GradNorm,
+    PCGrad,
     RandomLossWeighting,
     UncertaintyWeighting,
     make_weighting,
