@@ -311,13 +311,13 @@ def pcgrad_combine(grads, order=None):
     projected = grads.clone()
     sq = (grads * grads).sum(dim=1).clamp_min(1e-20)
     for i in range(T):
-        for j in order.tolist() if T > 2 else range(T):
-            if j == i:
-                continue
+        for k in range(T):
+            j = order[k]  # a device tensor: no host sync per step
             dot = projected[i] @ grads[j]
-            step = torch.where(dot < 0, dot / sq[j], torch.zeros_like(dot))
+            conflict = (dot < 0) & (j != i)
+            step = torch.where(conflict, dot / sq[j], torch.zeros_like(dot))
             projected[i] = projected[i] - step * grads[j]
-            coef[i, j] = coef[i, j] - step
+            coef[i] = coef[i] - step * coef.new_zeros(T).index_fill(0, j, 1.0)
     return projected.sum(dim=0), coef.sum(dim=0)
 
 

@@ -67,6 +67,21 @@ def test_pcgrad_projection_matches_hand_computation():
     torch.testing.assert_close(coef @ torch.stack([g1, g2]), combined)
 
 
+def test_pcgrad_three_tasks_follows_the_order():
+    g = torch.tensor([[1.0, 0.0], [-1.0, 1.0], [0.0, -1.0]])
+    combined, coef = pcgrad_combine(g, torch.tensor([2, 0, 1]))
+    # Hand computation, visiting the other tasks in the order 2, 0, 1.
+    expected = []
+    for i in range(3):
+        p = g[i].clone()
+        for j in (2, 0, 1):
+            if j != i and p @ g[j] < 0:
+                p = p - (p @ g[j]) / (g[j] @ g[j]) * g[j]
+        expected.append(p)
+    torch.testing.assert_close(combined, torch.stack(expected).sum(0))
+    torch.testing.assert_close(coef @ g, combined)
+
+
 def test_pcgrad_leaves_agreeing_gradients_alone():
     g = torch.tensor([[1.0, 0.5], [0.5, 1.0]])
     combined, coef = pcgrad_combine(g)
@@ -235,3 +250,43 @@ def test_torchjd_upgrad():
     est = _fit(X, y, loss_weighting="upgrad")
     for curve in est.task_loss_curves_.values():
         assert curve[-1] < 0.7 * curve[0]
+
+
+@pytest.mark.parametrize("strategy", ["pcgrad", "mgda", "gradnorm"])
+def test_gradient_methods_with_three_tasks_and_ple(strategy):
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(240, 5))
+    y = np.column_stack([X[:, 0] > 0, X[:, 1] - X[:, 2], X[:, 3] + X[:, 4] > 0])
+    est = _fit(
+        X,
+        y,
+        architecture="ple",
+        loss_weighting=strategy,
+        max_iter=25,
+        task_types={"task_1": "regression"},
+    )
+    for name, curve in est.task_loss_curves_.items():
+        assert curve[-1] < 0.8 * curve[0], (name, curve)
+    if strategy == "mgda":
+        w = np.array([est.task_weight_curves_[t] for t in est.task_names_])
+        np.testing.assert_allclose(w.sum(0), 1.0, rtol=1e-5)
+
+
+def test_grid_search_over_strategy_params():
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = _data(150)
+    grid = GridSearchCV(
+        MultiTaskNeuralEstimator(
+            hidden_layer_sizes=(8,),
+            max_iter=3,
+            random_state=0,
+            device="cpu",
+            loss_weighting="gradnorm",
+            task_types={"task_1": "regression"},
+        ),
+        {"loss_weighting_params": [{"alpha": 0.5}, {"alpha": 1.5}]},
+        cv=2,
+    ).fit(X, y)
+    assert grid.best_params_["loss_weighting_params"]["alpha"] in (0.5, 1.5)
+    assert grid.best_estimator_.net_.criterion_.weighting.alpha in (0.5, 1.5)
