@@ -206,8 +206,8 @@ def test_cnn_trunk_on_digits_digit_and_parity():
     pred = clf.predict(X_te)
     acc_digit = np.mean(pred[:, 0] == y_te[:, 0])
     acc_parity = np.mean(pred[:, 1] == y_te[:, 1])
-    assert acc_digit > 0.9, acc_digit
-    assert acc_parity > 0.9, acc_parity
+    assert acc_digit > 0.85, acc_digit  # got 0.93 (chance 0.1)
+    assert acc_parity > 0.85, acc_parity  # got 0.91 (chance 0.5)
     assert isinstance(clf.module_.trunk, DigitsCNN)
     assert [p.shape for p in clf.predict_proba(X_te[:3])] == [(3, 10), (3, 2)]
 
