@@ -79,6 +79,62 @@ _PARAMS = {
     callbacks : list or None, default=None
         Extra :mod:`skorch.callbacks` (instances or ``(name, callback)``
         pairs) run by the training engine, e.g. ``LRScheduler``.""",
+    "multitask": """architecture : {"shared_bottom", "mmoe", "omoe", "cgc", "ple", \
+"cross_stitch"}, default="shared_bottom"
+        How tasks share the network (see ``docs/architectures.md``):
+        ``"shared_bottom"``: one MLP trunk (``hidden_layer_sizes``) and a head
+        per task. ``"mmoe"``: ``n_experts`` expert MLPs (``expert_layer_sizes``)
+        mixed by one softmax gate per task (Ma et al., 2018); ``"omoe"``: the
+        same with one gate shared by all tasks. ``"cgc"`` / ``"ple"``:
+        ``n_shared_experts`` shared and ``n_task_experts`` task-specific experts
+        per task, each task's gate mixing the shared experts and its own; PLE
+        stacks ``n_levels`` such levels joined by a shared gate (Tang et al.,
+        2020). ``"cross_stitch"``: one MLP column (``hidden_layer_sizes``) per
+        task, mixed by learned cross-stitch units after every layer (Misra et
+        al., 2016). ``head_layer_sizes`` gives every architecture's towers.
+
+    n_experts : int, default=4
+        Number of experts of ``"mmoe"`` / ``"omoe"``.
+
+    expert_layer_sizes : tuple of int, default=(32,)
+        Hidden layers of every expert (``"mmoe"``, ``"omoe"``, ``"cgc"``,
+        ``"ple"``).
+
+    n_shared_experts : int, default=2
+        Shared experts per level of ``"cgc"`` / ``"ple"``.
+
+    n_task_experts : int, default=1
+        Experts of each task per level of ``"cgc"`` / ``"ple"``.
+
+    n_levels : int, default=2
+        Number of extraction levels of ``"ple"`` (``"cgc"`` is one level).
+
+    loss_weighting : str, default="static"
+        How task losses are balanced (:mod:`sklearn_mtl.weighting`):
+        ``"static"`` (``task_weights``), ``"uncertainty"`` (Kendall et al.,
+        2018), ``"dwa"`` (Liu et al., 2019), ``"rlw"`` (random weights),
+        ``"gradnorm"`` (Chen et al., 2018), ``"pcgrad"`` (Yu et al., 2020),
+        ``"mgda"`` (MGDA-UB, Sener & Koltun, 2018), ``"famo"`` (Liu et al.,
+        2023); with the optional ``torchjd`` package (and its
+        ``quadprog_projector`` extra) also ``"upgrad"``, ``"dualproj"`` and
+        ``"aligned_mtl"``.
+        Gradient methods work on the gradients of the shared representation,
+        one backward pass per task through the heads, no extra forward pass.
+        ``task_weights`` may only be set with ``"static"``.
+
+    loss_weighting_params : dict or None, default=None
+        Keyword arguments of the strategy, e.g. ``{"alpha": 1.5}`` for
+        GradNorm, ``{"temperature": 2.0}`` for DWA, ``{"lr": 0.025}`` for FAMO.
+
+    trunk : torch.nn.Module class, callable or None, default=None
+        A feature extractor built as ``trunk(**trunk_kwargs)``. It must map the
+        float tensor ``X`` of shape ``(n, n_features)`` to ``(n, d)`` (reshape
+        inside it for images or sequences); ``d`` is found by a dry forward
+        pass. The architecture then reads the ``d`` features (set
+        ``hidden_layer_sizes=()`` to put the heads directly on the trunk).
+
+    trunk_kwargs : dict or None, default=None
+        Keyword arguments of ``trunk``.""",
 }
 
 _ATTRIBUTES = """task_names_ : list of str
@@ -119,7 +175,11 @@ _ATTRIBUTES = """task_names_ : list of str
         regression), with early stopping; else None.
 
     best_validation_score_ : float or None
-        Best of ``validation_scores_``."""
+        Best of ``validation_scores_``.
+
+    task_weight_curves_ : dict of str to list of float
+        Each task's loss weight per epoch (mean over the epoch's batches) as
+        used by ``loss_weighting``."""
 
 
 def params(*names: str) -> str:

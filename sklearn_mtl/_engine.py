@@ -134,9 +134,15 @@ class MultiTaskNet(NeuralNet):
     # ------------------------------------------------------------------ steps
     def train_step_single(self, batch, **fit_params):
         Xb, targets = batch
-        outputs = self.module_(Xb)
+        weighting = self.criterion_.weighting
+        shared = None
+        if getattr(weighting, "needs_shared", False):
+            # Gradient-balancing strategies read the shared representation.
+            outputs, shared = self.module_(Xb, return_shared=True)
+        else:
+            outputs = self.module_(Xb)
         task_losses, labelled = self.criterion_.loss(outputs, targets)
-        loss, weights = self.criterion_.weighting.backward(task_losses)
+        loss, weights = weighting.backward(task_losses, shared=shared)
         return {
             "loss": loss,
             "task_losses": task_losses.detach(),

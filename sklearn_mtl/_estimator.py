@@ -31,14 +31,14 @@ from sklearn.utils.validation import (
 
 from . import _docstring
 from ._engine import MLPStopping, MultiTaskNet, Objective, TrainingDivergedError
-from ._networks import ACTIVATIONS, MultiTaskNetwork
+from ._networks import ACTIVATIONS, ARCHITECTURES, build_network
 from ._tasks import (
     build_tasks,
     per_task_class_weight,
     resolve_per_task,
     split_target_columns,
 )
-from .weighting import StaticWeighting
+from .weighting import TORCHJD_AGGREGATORS, WEIGHTINGS, make_weighting
 
 __all__ = ["MultiTaskNeuralEstimator", "MultiTaskClassifier", "MultiTaskRegressor"]
 
@@ -152,6 +152,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
 
     {{TRAINING}}
 
+    {{MULTITASK}}
+
     Attributes
     ----------
     classes_ : list of ndarray or None, or ndarray
@@ -211,6 +213,19 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "device": [str],
         "callbacks": [list, None],
+        "architecture": [StrOptions(set(ARCHITECTURES))],
+        "n_experts": [Interval(Integral, 1, None, closed="left")],
+        "expert_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "n_shared_experts": [Interval(Integral, 0, None, closed="left")],
+        "n_task_experts": [Interval(Integral, 0, None, closed="left")],
+        "n_levels": [Interval(Integral, 1, None, closed="left")],
+        "loss_weighting": [StrOptions(set(WEIGHTINGS) | set(TORCHJD_AGGREGATORS))],
+        "loss_weighting_params": [dict, None],
+        "trunk": [callable, None],
+        "trunk_kwargs": [dict, None],
     }
 
     def __init__(
@@ -237,6 +252,16 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         n_iter_no_change=10,
         device="auto",
         callbacks=None,
+        architecture="shared_bottom",
+        n_experts=4,
+        expert_layer_sizes=(32,),
+        n_shared_experts=2,
+        n_task_experts=1,
+        n_levels=2,
+        loss_weighting="static",
+        loss_weighting_params=None,
+        trunk=None,
+        trunk_kwargs=None,
     ):
         self.task_types = task_types
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -259,6 +284,16 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.device = device
         self.callbacks = callbacks
+        self.architecture = architecture
+        self.n_experts = n_experts
+        self.expert_layer_sizes = expert_layer_sizes
+        self.n_shared_experts = n_shared_experts
+        self.n_task_experts = n_task_experts
+        self.n_levels = n_levels
+        self.loss_weighting = loss_weighting
+        self.loss_weighting_params = loss_weighting_params
+        self.trunk = trunk
+        self.trunk_kwargs = trunk_kwargs
 
     # ------------------------------------------------------------------ fitting
     @_fit_context(prefer_skip_nested_validation=True)
@@ -421,20 +456,44 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         hidden = _layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
         head = _layer_sizes(self.head_layer_sizes, "head_layer_sizes")
         seed = check_random_state(self.random_state).randint(2**31 - 1)
+        if self.task_weights is not None and self.loss_weighting != "static":
+            raise ValueError(
+                "task_weights is used by loss_weighting='static' only; got "
+                f"loss_weighting={self.loss_weighting!r}. Set task_weights=None."
+            )
+        if self.architecture in ("cgc", "ple") and (
+            self.n_shared_experts + self.n_task_experts == 0
+        ):
+            raise ValueError(
+                "n_shared_experts + n_task_experts must be >= 1 for "
+                f"architecture={self.architecture!r}."
+            )
         with _seeded(seed, device):
-            module = MultiTaskNetwork(
+            module = build_network(
+                self.architecture,
                 X.shape[1],
                 self.tasks_.output_widths,
-                hidden,
-                self.activation,
-                self.dropout,
-                head,
+                hidden_layer_sizes=hidden,
+                activation=self.activation,
+                dropout=self.dropout,
+                head_layer_sizes=head,
+                n_experts=self.n_experts,
+                expert_layer_sizes=_layer_sizes(
+                    self.expert_layer_sizes, "expert_layer_sizes"
+                ),
+                n_shared_experts=self.n_shared_experts,
+                n_task_experts=self.n_task_experts,
+                n_levels=self.n_levels,
+                trunk=self._build_trunk(),
+            )
+            weighting = make_weighting(
+                self.loss_weighting, len(names), weights, self.loss_weighting_params
             )
         batch = min(200, X.shape[0]) if self.batch_size == "auto" else self.batch_size
         callbacks = [("stopping", MLPStopping())] + list(self.callbacks or [])
         self.net_ = MultiTaskNet(
             module=module,
-            criterion=Objective(self.tasks_.loss_module(), StaticWeighting(weights)),
+            criterion=Objective(self.tasks_.loss_module(), weighting),
             optimizer=torch.optim.Adam,
             lr=self.learning_rate_init,
             batch_size=batch,
@@ -448,6 +507,64 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
                 ("*weight", {"weight_decay": self.alpha / batch}),
             ],
         ).initialize()
+
+    def _build_trunk(self):
+        """Build ``trunk(**trunk_kwargs)``, a module (n, n_features) -> (n, d)."""
+        if self.trunk is None:
+            if self.trunk_kwargs:
+                raise ValueError("trunk_kwargs was given but trunk is None.")
+            return None
+        try:
+            trunk = self.trunk(**(self.trunk_kwargs or {}))
+        except TypeError as exc:
+            raise ValueError(
+                f"trunk could not be built with trunk_kwargs={self.trunk_kwargs!r}: "
+                f"{exc}"
+            ) from exc
+        if not isinstance(trunk, torch.nn.Module):
+            raise TypeError(
+                "trunk must be a torch.nn.Module class or a callable returning a "
+                f"Module; it returned {type(trunk).__name__}."
+            )
+        return trunk
+
+    def gate_weights(self, X):
+        """Mean gate weight of each expert, per task, on ``X``.
+
+        For ``architecture="mmoe"`` (and ``"omoe"``, whose single gate every
+        task shares) the weights cover the ``n_experts`` experts; for ``"cgc"``
+        and ``"ple"`` they cover the last level's shared experts followed by the
+        task's own experts. Each task's weights sum to 1.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        gates : dict of str to ndarray of shape (n_gate_experts,)
+        """
+        check_is_fitted(self)
+        module = self.net_.module_
+        if not hasattr(module, "gates"):
+            raise ValueError(
+                f"gate_weights needs a gated architecture ('mmoe', 'omoe', 'cgc', "
+                f"'ple'); this model has architecture={self.architecture!r}, "
+                "which has no gates."
+            )
+        X = validate_data(self, X, reset=False, dtype=np.float32, order="C")
+        X_t = torch.as_tensor(np.array(X), device=self.net_.device)
+        self.net_._set_training(False)
+        with torch.inference_mode():
+            sums = sum(
+                module.gates(X_t[start : start + _PREDICT_BATCH]).sum(dim=1)
+                for start in range(0, X_t.shape[0], _PREDICT_BATCH)
+            )
+        means = (sums / X_t.shape[0]).cpu().numpy().astype(np.float64)
+        return {
+            name: means[min(i, means.shape[0] - 1)].copy()
+            for i, name in enumerate(self.task_names_)
+        }
 
     def _split_validation(self, X, targets, seed):
         n_tasks = self.n_outputs_
@@ -487,6 +604,11 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         task_curves = list(history[:, "train_task_losses"]) if len(history) else []
         self.task_loss_curves_ = {
             name: [epoch[j] for epoch in task_curves]
+            for j, name in enumerate(self.task_names_)
+        }
+        weight_curves = list(history[:, "train_task_weights"]) if len(history) else []
+        self.task_weight_curves_ = {
+            name: [epoch[j] for epoch in weight_curves]
             for j, name in enumerate(self.task_names_)
         }
         stopping = dict(self.net_.callbacks_)["stopping"]
@@ -601,6 +723,8 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
 
     {{TRAINING}}
 
+    {{MULTITASK}}
+
     Attributes
     ----------
     classes_ : ndarray, or list of ndarray
@@ -649,6 +773,16 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
         n_iter_no_change=10,
         device="auto",
         callbacks=None,
+        architecture="shared_bottom",
+        n_experts=4,
+        expert_layer_sizes=(32,),
+        n_shared_experts=2,
+        n_task_experts=1,
+        n_levels=2,
+        loss_weighting="static",
+        loss_weighting_params=None,
+        trunk=None,
+        trunk_kwargs=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -670,6 +804,16 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.device = device
         self.callbacks = callbacks
+        self.architecture = architecture
+        self.n_experts = n_experts
+        self.expert_layer_sizes = expert_layer_sizes
+        self.n_shared_experts = n_shared_experts
+        self.n_task_experts = n_task_experts
+        self.n_levels = n_levels
+        self.loss_weighting = loss_weighting
+        self.loss_weighting_params = loss_weighting_params
+        self.trunk = trunk
+        self.trunk_kwargs = trunk_kwargs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -689,6 +833,8 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
     {{NETWORK}}
 
     {{TRAINING}}
+
+    {{MULTITASK}}
 
     Attributes
     ----------
@@ -735,6 +881,16 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
         n_iter_no_change=10,
         device="auto",
         callbacks=None,
+        architecture="shared_bottom",
+        n_experts=4,
+        expert_layer_sizes=(32,),
+        n_shared_experts=2,
+        n_task_experts=1,
+        n_levels=2,
+        loss_weighting="static",
+        loss_weighting_params=None,
+        trunk=None,
+        trunk_kwargs=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -755,6 +911,16 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.device = device
         self.callbacks = callbacks
+        self.architecture = architecture
+        self.n_experts = n_experts
+        self.expert_layer_sizes = expert_layer_sizes
+        self.n_shared_experts = n_shared_experts
+        self.n_task_experts = n_task_experts
+        self.n_levels = n_levels
+        self.loss_weighting = loss_weighting
+        self.loss_weighting_params = loss_weighting_params
+        self.trunk = trunk
+        self.trunk_kwargs = trunk_kwargs
 
 
 _FRAGMENTS = dict(
@@ -762,6 +928,7 @@ _FRAGMENTS = dict(
     NETWORK=_docstring.params("network"),
     CLASS_WEIGHT=_docstring.params("class_weight"),
     TRAINING=_docstring.params("training"),
+    MULTITASK=_docstring.params("multitask"),
     ATTRIBUTES=_docstring.ATTRIBUTES,
 )
 for _cls in (MultiTaskNeuralEstimator, MultiTaskClassifier, MultiTaskRegressor):

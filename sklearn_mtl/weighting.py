@@ -12,7 +12,22 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["LossWeighting", "StaticWeighting"]
+__all__ = [
+    "LossWeighting",
+    "StaticWeighting",
+    "UncertaintyWeighting",
+    "DynamicWeightAverage",
+    "RandomLossWeighting",
+    "GradNorm",
+    "PCGrad",
+    "MGDA",
+    "FAMO",
+    "TorchJDWeighting",
+    "pcgrad_combine",
+    "min_norm_weights",
+    "make_weighting",
+    "WEIGHTINGS",
+]
 
 
 class LossWeighting(nn.Module):
@@ -20,6 +35,9 @@ class LossWeighting(nn.Module):
 
     Subclasses implement :meth:`backward`. ``n_tasks`` is the number of tasks.
     """
+
+    #: Whether :meth:`backward` needs the shared representation (``shared=``).
+    needs_shared = False
 
     def __init__(self, n_tasks: int):
         super().__init__()
@@ -74,3 +92,479 @@ class StaticWeighting(LossWeighting):
         loss = (self.weights * losses).sum()
         loss.backward()
         return loss.detach(), self.weights
+
+
+def _shared_gradients(losses, shared):
+    """Per-task gradients of the losses w.r.t. ``shared``, flattened: ``(T, D)``.
+
+    One backward pass per task through the part of the graph above ``shared``
+    only (the heads), never a second forward pass.
+    """
+    grads = [
+        torch.autograd.grad(losses[t], shared, retain_graph=True, allow_unused=True)[0]
+        for t in range(losses.shape[0])
+    ]
+    return torch.stack(
+        [
+            torch.zeros_like(shared).reshape(-1) if g is None else g.reshape(-1)
+            for g in grads
+        ]
+    )
+
+
+def _backward_through_shared(losses, shared, combined):
+    """Backward where ``shared`` receives ``combined`` instead of its gradient.
+
+    Task-specific parameters (heads, towers, gates) get the gradient of their
+    own loss; everything below ``shared`` gets the balanced gradient.
+    """
+    handle = shared.register_hook(lambda grad: combined.reshape(grad.shape))
+    try:
+        losses.sum().backward()
+    finally:
+        handle.remove()
+
+
+def _has_graph(shared):
+    return shared is not None and shared.requires_grad
+
+
+class UncertaintyWeighting(LossWeighting):
+    """Homoscedastic uncertainty weighting (Kendall, Gal & Cipolla, CVPR 2018).
+
+    Each task learns ``s_t = log sigma_t^2``; the loss is
+    ``sum_t exp(-s_t) L_t + s_t / 2``. Regression losses here are already
+    ``(y - f)^2 / 2``, so this is the paper's ``L / (2 sigma^2) + log sigma``
+    for regression and its classification form ``L / sigma^2 + log sigma`` for
+    cross-entropy tasks. ``s_t`` is trained by the network's optimizer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = UncertaintyWeighting(2)
+    >>> loss, weights = w.backward(torch.tensor([1.0, 3.0], requires_grad=True))
+    >>> float(loss), weights.tolist()
+    (4.0, [1.0, 1.0])
+    """
+
+    def __init__(self, n_tasks: int):
+        super().__init__(n_tasks)
+        self.log_variance = nn.Parameter(torch.zeros(n_tasks))
+
+    def backward(self, losses, shared=None):
+        precision = torch.exp(-self.log_variance)
+        loss = (precision * losses + 0.5 * self.log_variance).sum()
+        loss.backward()
+        return loss.detach(), precision.detach()
+
+
+class DynamicWeightAverage(LossWeighting):
+    """Dynamic Weight Average (Liu, Johns & Davison, CVPR 2019).
+
+    ``w_t = T * softmax(r / temperature)_t`` with ``r_t = L_t(e-1) / L_t(e-2)``,
+    the ratio of the task's last two epoch losses; weights are 1 for the first
+    two epochs.
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = DynamicWeightAverage(2)
+    >>> w.on_epoch_end(torch.tensor([1.0, 1.0]))
+    >>> w.on_epoch_end(torch.tensor([0.5, 1.0]))  # task 0 improves faster
+    >>> [round(v, 3) for v in w.weights.tolist()]
+    [0.876, 1.124]
+    """
+
+    def __init__(self, n_tasks: int, temperature: float = 2.0):
+        super().__init__(n_tasks)
+        self.temperature = float(temperature)
+        self.register_buffer("weights", torch.ones(n_tasks))
+        self.register_buffer("history", torch.full((2, n_tasks), torch.nan))
+
+    def backward(self, losses, shared=None):
+        loss = (self.weights * losses).sum()
+        loss.backward()
+        return loss.detach(), self.weights.clone()
+
+    def on_epoch_end(self, task_losses):
+        task_losses = task_losses.to(self.history)
+        self.history = torch.stack([self.history[1], task_losses])
+        ratio = self.history[1] / self.history[0]
+        ratio = torch.nan_to_num(ratio, nan=1.0, posinf=1.0, neginf=1.0)
+        self.weights = self.n_tasks * torch.softmax(ratio / self.temperature, dim=0)
+
+
+class RandomLossWeighting(LossWeighting):
+    """Random loss weighting (Lin et al., TMLR 2022): ``softmax(N(0, I))`` per step.
+
+    Draws from torch's random generator, which the estimators seed from
+    ``random_state``, so a seeded fit is reproducible. Weights sum to 1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0)
+    >>> loss, weights = RandomLossWeighting(3).backward(
+    ...     torch.ones(3, requires_grad=True))
+    >>> round(float(weights.sum()), 6)
+    1.0
+    """
+
+    def backward(self, losses, shared=None):
+        weights = torch.softmax(
+            torch.randn(self.n_tasks, device=losses.device, dtype=losses.dtype), 0
+        )
+        loss = (weights * losses).sum()
+        loss.backward()
+        return loss.detach(), weights
+
+
+class GradNorm(LossWeighting):
+    """GradNorm (Chen et al., ICML 2018) on the shared representation.
+
+    Learnable task weights ``w_t`` (kept summing to ``T``) are moved so that
+    each task's gradient norm ``G_t = w_t ||d L_t / d shared||`` approaches
+    ``mean(G) * r_t ** alpha``, where ``r_t`` is the task's relative inverse
+    training rate ``(L_t / L_t(0)) / mean``. The weights are trained by the
+    network's optimizer through an L1 loss on the norms; the network gets the
+    gradient of ``sum_t w_t L_t``. Without a shared representation the
+    weights stay at 1.
+
+    Parameters
+    ----------
+    n_tasks : int
+    alpha : float, default=1.5
+        Strength of the pull towards equal training rates.
+
+    Examples
+    --------
+    >>> import torch
+    >>> shared = torch.ones(4, 2, requires_grad=True)
+    >>> losses = torch.stack([(shared * 1.0).sum(), (shared * 3.0).sum()])
+    >>> loss, weights = GradNorm(2).backward(losses, shared)
+    >>> weights.tolist()
+    [1.0, 1.0]
+    """
+
+    needs_shared = True
+
+    def __init__(self, n_tasks: int, alpha: float = 1.5):
+        super().__init__(n_tasks)
+        self.alpha = float(alpha)
+        self.scales = nn.Parameter(torch.ones(n_tasks))
+        self.register_buffer("initial_losses", torch.full((n_tasks,), torch.nan))
+
+    def backward(self, losses, shared=None):
+        with torch.no_grad():  # renormalise after the previous optimizer step
+            self.scales.clamp_(min=1e-3)
+            self.scales.mul_(self.n_tasks / self.scales.sum())
+            first = torch.isnan(self.initial_losses)
+            self.initial_losses = torch.where(
+                first, losses.detach(), self.initial_losses
+            )
+        weights = self.scales.detach().clone()
+        if _has_graph(shared):
+            norms = _shared_gradients(losses, shared).norm(dim=1)
+            g = self.scales * norms
+            ratio = losses.detach() / self.initial_losses.clamp_min(1e-12)
+            ratio = ratio / ratio.mean().clamp_min(1e-12)
+            target = (g.mean() * ratio**self.alpha).detach()
+            gradnorm_loss = (g - target).abs().sum()
+            (self.scales.grad,) = torch.autograd.grad(gradnorm_loss, self.scales)
+        loss = (weights * losses).sum()
+        loss.backward()
+        return loss.detach(), weights
+
+
+def pcgrad_combine(grads, order=None):
+    """PCGrad's combined gradient and the weight of each task's gradient in it.
+
+    Each task's gradient ``g_i`` is projected onto the normal plane of every
+    other task's gradient ``g_j`` it conflicts with (``g_i . g_j < 0``), in
+    ``order``; the result is the sum of the projected gradients. Since every
+    projection is a linear combination of the ``g_j``, so is the sum:
+    ``combined = coefficients @ grads``.
+
+    Parameters
+    ----------
+    grads : torch.Tensor of shape (T, D)
+    order : torch.Tensor of shape (T,) or None
+        Order in which the other tasks are visited (random per step in the
+        paper); ``None`` visits them in index order.
+
+    Returns
+    -------
+    combined : torch.Tensor of shape (D,)
+    coefficients : torch.Tensor of shape (T,)
+
+    Examples
+    --------
+    >>> import torch
+    >>> g = torch.tensor([[1.0, 0.0], [-1.0, 1.0]])
+    >>> combined, c = pcgrad_combine(g)
+    >>> combined.tolist(), c.tolist()
+    ([0.5, 1.5], [2.0, 1.5])
+    """
+    T = grads.shape[0]
+    order = torch.arange(T, device=grads.device) if order is None else order
+    coef = torch.eye(T, dtype=grads.dtype, device=grads.device)
+    projected = grads.clone()
+    sq = (grads * grads).sum(dim=1).clamp_min(1e-20)
+    for i in range(T):
+        for k in range(T):
+            j = order[k]  # a device tensor: no host sync per step
+            dot = projected[i] @ grads[j]
+            conflict = (dot < 0) & (j != i)
+            step = torch.where(conflict, dot / sq[j], torch.zeros_like(dot))
+            projected[i] = projected[i] - step * grads[j]
+            coef[i] = coef[i] - step * coef.new_zeros(T).index_fill(0, j, 1.0)
+    return projected.sum(dim=0), coef.sum(dim=0)
+
+
+class PCGrad(LossWeighting):
+    """Projecting conflicting gradients (Yu et al., NeurIPS 2020).
+
+    Per-task gradients are taken with respect to the shared representation of
+    the batch (one backward pass per task through the heads, no extra forward);
+    the combined PCGrad gradient is then back-propagated into the shared layers
+    while each task's own layers get their own gradient. The weights recorded
+    are the coefficients of each task's gradient in the combination.
+
+    Examples
+    --------
+    >>> import torch
+    >>> shared = torch.ones(2, requires_grad=True)
+    >>> losses = torch.stack([shared[0], shared[1] - shared[0]])
+    >>> loss, weights = PCGrad(2).backward(losses, shared)
+    >>> shared.grad.tolist(), weights.tolist()
+    ([0.5, 1.5], [2.0, 1.5])
+    """
+
+    needs_shared = True
+
+    def backward(self, losses, shared=None):
+        if not _has_graph(shared):
+            return _plain_sum(losses)
+        grads = _shared_gradients(losses, shared)
+        order = torch.randperm(self.n_tasks, device=grads.device)
+        combined, coef = pcgrad_combine(grads, order)
+        _backward_through_shared(losses, shared, combined)
+        return (coef * losses).sum().detach(), coef
+
+
+def _plain_sum(losses):
+    loss = losses.sum()
+    loss.backward()
+    return loss.detach(), torch.ones_like(losses).detach()
+
+
+def min_norm_weights(grads, n_iter: int = 50):
+    """Weights ``a`` on the simplex minimising ``||a @ grads||`` (MGDA).
+
+    Two tasks use the closed form
+    ``a_0 = clip((g_1 - g_0) . g_1 / ||g_0 - g_1||^2, 0, 1)``; more tasks use
+    Frank-Wolfe on the Gram matrix with ``n_iter`` steps (exact line search),
+    all on the device.
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = min_norm_weights(torch.tensor([[1.0, 0.0], [0.0, 2.0]]))
+    >>> [round(v, 3) for v in w.tolist()]
+    [0.8, 0.2]
+    """
+    T = grads.shape[0]
+    gram = grads @ grads.T
+    if T == 2:
+        diff = gram[0, 0] + gram[1, 1] - 2 * gram[0, 1]
+        a0 = ((gram[1, 1] - gram[0, 1]) / diff.clamp_min(1e-20)).clamp(0, 1)
+        a0 = torch.where(diff > 1e-20, a0, torch.full_like(a0, 0.5))
+        return torch.stack([a0, 1 - a0])
+    a = torch.full((T,), 1.0 / T, dtype=grads.dtype, device=grads.device)
+    eye = torch.eye(T, dtype=grads.dtype, device=grads.device)
+    for _ in range(n_iter):
+        t = torch.argmin(gram @ a)
+        v = eye[t]
+        # Exact line search between a and the vertex v.
+        d = v - a
+        num = -(d @ gram @ a)
+        den = (d @ gram @ d).clamp_min(1e-20)
+        step = (num / den).clamp(0, 1)
+        a = a + step * d
+    return a
+
+
+class MGDA(LossWeighting):
+    """MGDA-UB (Sener & Koltun, NeurIPS 2018): min-norm weights, shared representation.
+
+    The per-task gradients of the shared representation are combined with the
+    weights of :func:`min_norm_weights` (they sum to 1); the combined gradient
+    flows into the shared layers, each task's own layers get their own
+    gradient.
+
+    Examples
+    --------
+    >>> import torch
+    >>> shared = torch.ones(2, requires_grad=True)
+    >>> losses = torch.stack([shared[0], 2 * shared[1]])
+    >>> loss, weights = MGDA(2).backward(losses, shared)
+    >>> [round(v, 3) for v in weights.tolist()]
+    [0.8, 0.2]
+    """
+
+    needs_shared = True
+
+    def backward(self, losses, shared=None):
+        if not _has_graph(shared):
+            return _plain_sum(losses)
+        grads = _shared_gradients(losses, shared)
+        weights = min_norm_weights(grads)
+        _backward_through_shared(losses, shared, weights @ grads)
+        return (weights * losses).sum().detach(), weights
+
+
+class FAMO(LossWeighting):
+    """Fast Adaptive Multitask Optimization (Liu et al., NeurIPS 2023), O(1) per step.
+
+    Task logits ``xi`` give ``z = softmax(xi)``; the network minimises
+    ``sum_t z_t log(L_t) / c`` (``c = sum_t z_t / L_t``), i.e. each loss gets
+    the weight ``z_t / (c L_t)``. The logits are updated with Adam (learning
+    rate ``lr``, weight decay ``gamma``) from the change of the log losses
+    between steps. To avoid a second forward pass the "after the step" losses
+    are those of the next batch.
+
+    Examples
+    --------
+    >>> import torch
+    >>> loss, weights = FAMO(2).backward(torch.tensor([1.0, 3.0], requires_grad=True))
+    >>> [round(v, 3) for v in weights.tolist()]
+    [0.75, 0.25]
+    """
+
+    def __init__(self, n_tasks: int, lr: float = 0.025, gamma: float = 1e-3):
+        super().__init__(n_tasks)
+        self.lr, self.gamma = float(lr), float(gamma)
+        self.register_buffer("logits", torch.zeros(n_tasks))
+        self.register_buffer("previous", torch.full((n_tasks,), torch.nan))
+        self.register_buffer("moments", torch.zeros(2, n_tasks))
+        self.register_buffer("n_updates", torch.zeros(()))
+
+    def _update(self, losses):
+        delta = torch.log(self.previous + 1e-8) - torch.log(losses + 1e-8)
+        z = torch.softmax(self.logits, 0)
+        # d softmax(xi) / d xi applied to delta, plus decoupled weight decay.
+        grad = z * (delta - (z * delta).sum()) + self.gamma * self.logits
+        valid = torch.isfinite(grad).all()
+        grad = torch.where(valid, grad, torch.zeros_like(grad))
+        b1, b2 = 0.9, 0.999
+        m = b1 * self.moments[0] + (1 - b1) * grad
+        v = b2 * self.moments[1] + (1 - b2) * grad * grad
+        n = self.n_updates + valid.to(self.n_updates)
+        step = (
+            self.lr
+            * (m / (1 - b1 ** n.clamp_min(1)))
+            / ((v / (1 - b2 ** n.clamp_min(1))).sqrt() + 1e-8)
+        )
+        self.logits = torch.where(valid, self.logits - step, self.logits)
+        self.moments = torch.where(valid, torch.stack([m, v]), self.moments)
+        self.n_updates = n
+
+    def backward(self, losses, shared=None):
+        with torch.no_grad():
+            current = losses.detach().clamp_min(0)
+            self._update(current)
+            self.previous = current
+            z = torch.softmax(self.logits, 0)
+            d = current + 1e-8
+            weights = z / d / (z / d).sum()
+        loss = (weights * losses).sum()
+        loss.backward()
+        return loss.detach(), weights
+
+
+class TorchJDWeighting(LossWeighting):
+    """An aggregator of the optional ``torchjd`` package on the shared representation.
+
+    The per-task gradients of the shared representation (the rows of the
+    Jacobian) are aggregated by ``torchjd.aggregation.<aggregator>``; the
+    aggregate flows into the shared layers, each task's own layers get their own
+    gradient. The weights recorded are the least-squares coefficients of the
+    aggregate on the task gradients.
+
+    Parameters
+    ----------
+    n_tasks : int
+    aggregator : str, default="UPGrad"
+        Class name in :mod:`torchjd.aggregation`.
+    **kwargs
+        Passed to the aggregator.
+    """
+
+    needs_shared = True
+
+    def __init__(self, n_tasks: int, aggregator: str = "UPGrad", **kwargs):
+        super().__init__(n_tasks)
+        try:
+            from torchjd import aggregation
+        except ImportError as exc:  # pragma: no cover - depends on the env
+            raise ImportError(
+                f"loss_weighting={aggregator.lower()!r} needs the optional package "
+                "torchjd: pip install torchjd"
+            ) from exc
+        self.aggregator = getattr(aggregation, aggregator)(**kwargs)
+
+    def backward(self, losses, shared=None):
+        if not _has_graph(shared):
+            return _plain_sum(losses)
+        grads = _shared_gradients(losses, shared)
+        combined = self.aggregator(grads)
+        _backward_through_shared(losses, shared, combined)
+        coef = torch.linalg.lstsq(grads.T, combined.unsqueeze(1)).solution[:, 0]
+        return (coef * losses).sum().detach(), coef.detach()
+
+
+WEIGHTINGS = {
+    "static": StaticWeighting,
+    "uncertainty": UncertaintyWeighting,
+    "dwa": DynamicWeightAverage,
+    "rlw": RandomLossWeighting,
+    "gradnorm": GradNorm,
+    "pcgrad": PCGrad,
+    "mgda": MGDA,
+    "famo": FAMO,
+}
+
+#: ``loss_weighting`` names served by torchjd aggregators when it is installed.
+TORCHJD_AGGREGATORS = {
+    "upgrad": "UPGrad",
+    "dualproj": "DualProj",
+    "aligned_mtl": "AlignedMTL",
+}
+
+
+def make_weighting(name: str, n_tasks: int, static_weights, params=None):
+    """Build the strategy ``name`` for ``n_tasks`` tasks with its ``params``.
+
+    Raises ValueError naming ``loss_weighting_params`` for an unknown keyword.
+
+    Examples
+    --------
+    >>> make_weighting("dwa", 2, None, {"temperature": 1.0}).temperature
+    1.0
+    """
+    params = dict(params or {})
+    if name == "static":
+        cls, args = StaticWeighting, (static_weights,)
+    elif name in WEIGHTINGS:
+        cls, args = WEIGHTINGS[name], (n_tasks,)
+    elif name in TORCHJD_AGGREGATORS:
+        cls, args = TorchJDWeighting, (n_tasks, TORCHJD_AGGREGATORS[name])
+    else:
+        raise ValueError(f"Unknown loss_weighting {name!r}.")
+    try:
+        return cls(*args, **params)
+    except TypeError as exc:
+        raise ValueError(
+            f"loss_weighting_params {params!r} do not fit loss_weighting={name!r}: "
+            f"{exc}"
+        ) from exc

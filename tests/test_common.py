@@ -21,6 +21,27 @@ ESTIMATORS = [
     MultiTaskNeuralEstimator(**_SMALL),
     MultiTaskClassifier(**_SMALL),
     MultiTaskRegressor(**_SMALL),
+    # One instance per architecture, each with a different loss weighting.
+    MultiTaskNeuralEstimator(
+        architecture="mmoe",
+        loss_weighting="uncertainty",
+        expert_layer_sizes=(16,),
+        **_SMALL,
+    ),
+    MultiTaskClassifier(
+        architecture="ple", loss_weighting="pcgrad", expert_layer_sizes=(16,), **_SMALL
+    ),
+    MultiTaskRegressor(
+        architecture="cgc", loss_weighting="mgda", expert_layer_sizes=(16,), **_SMALL
+    ),
+    MultiTaskNeuralEstimator(
+        architecture="cross_stitch", loss_weighting="gradnorm", **_SMALL
+    ),
+    MultiTaskClassifier(
+        architecture="omoe", loss_weighting="famo", expert_layer_sizes=(16,), **_SMALL
+    ),
+    MultiTaskRegressor(loss_weighting="dwa", **_SMALL),
+    MultiTaskNeuralEstimator(loss_weighting="rlw", **_SMALL),
 ]
 
 _SW_REASON = (

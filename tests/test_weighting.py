@@ -1,0 +1,292 @@
+"""Loss-balancing strategies: hand computations and training outcomes."""
+
+import numpy as np
+import pytest
+import torch
+
+from sklearn_mtl import MultiTaskNeuralEstimator
+from sklearn_mtl.weighting import (
+    FAMO,
+    MGDA,
+    DynamicWeightAverage,
+    GradNorm,
+    PCGrad,
+    RandomLossWeighting,
+    UncertaintyWeighting,
+    make_weighting,
+    min_norm_weights,
+    pcgrad_combine,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+STRATEGIES = [
+    "static",
+    "uncertainty",
+    "dwa",
+    "rlw",
+    "gradnorm",
+    "pcgrad",
+    "mgda",
+    "famo",
+]
+
+
+def _data(n=240, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 5))
+    y = np.column_stack([X[:, 0] + X[:, 1] > 0, 2 * X[:, 1] - X[:, 2] + X[:, 3]])
+    return X, y
+
+
+def _fit(X, y, **kw):
+    params = dict(
+        hidden_layer_sizes=(16,),
+        expert_layer_sizes=(8,),
+        learning_rate_init=0.01,
+        max_iter=15,
+        random_state=0,
+        device="cpu",
+        task_types={"task_1": "regression"},
+    )
+    params.update(kw)
+    return MultiTaskNeuralEstimator(**params).fit(X, y)
+
+
+def test_pcgrad_projection_matches_hand_computation():
+    g1 = torch.tensor([2.0, 0.0, 1.0])
+    g2 = torch.tensor([-1.0, 1.0, 0.0])
+    # g1 . g2 = -2 < 0: they conflict.
+    p1 = g1 - (-2.0 / 2.0) * g2  # = [1, 1, 1]
+    p2 = g2 - (-2.0 / 5.0) * g1  # = [-0.2, 1, 0.4]
+    combined, coef = pcgrad_combine(torch.stack([g1, g2]))
+    torch.testing.assert_close(combined, p1 + p2)
+    torch.testing.assert_close(combined, torch.tensor([0.8, 2.0, 1.4]))
+    # The coefficients express the combination in the original gradients.
+    torch.testing.assert_close(coef, torch.tensor([1.4, 2.0]))
+    torch.testing.assert_close(coef @ torch.stack([g1, g2]), combined)
+
+
+def test_pcgrad_three_tasks_follows_the_order():
+    g = torch.tensor([[1.0, 0.0], [-1.0, 1.0], [0.0, -1.0]])
+    combined, coef = pcgrad_combine(g, torch.tensor([2, 0, 1]))
+    # Hand computation, visiting the other tasks in the order 2, 0, 1.
+    expected = []
+    for i in range(3):
+        p = g[i].clone()
+        for j in (2, 0, 1):
+            if j != i and p @ g[j] < 0:
+                p = p - (p @ g[j]) / (g[j] @ g[j]) * g[j]
+        expected.append(p)
+    torch.testing.assert_close(combined, torch.stack(expected).sum(0))
+    torch.testing.assert_close(coef @ g, combined)
+
+
+def test_pcgrad_leaves_agreeing_gradients_alone():
+    g = torch.tensor([[1.0, 0.5], [0.5, 1.0]])
+    combined, coef = pcgrad_combine(g)
+    torch.testing.assert_close(combined, g.sum(0))
+    torch.testing.assert_close(coef, torch.ones(2))
+
+
+def test_pcgrad_backward_sends_projected_gradient_to_shared():
+    shared = torch.tensor([1.0, 1.0, 1.0], requires_grad=True)
+    head = torch.tensor(3.0, requires_grad=True)  # a task-specific parameter
+    g1 = torch.tensor([2.0, 0.0, 1.0])
+    g2 = torch.tensor([-1.0, 1.0, 0.0])
+    losses = torch.stack([shared @ g1 * head / 3.0, shared @ g2])
+    PCGrad(2).backward(losses, shared)
+    torch.testing.assert_close(shared.grad, torch.tensor([0.8, 2.0, 1.4]))
+    # The head gets the plain gradient of its own loss: (shared . g1) / 3.
+    torch.testing.assert_close(head.grad, torch.tensor(1.0))
+
+
+def test_mgda_two_task_weights_match_closed_form():
+    rng = np.random.RandomState(0)
+    for _ in range(5):
+        g = torch.as_tensor(rng.normal(size=(2, 6)), dtype=torch.float64)
+        a = ((g[1] - g[0]) @ g[1] / ((g[0] - g[1]) @ (g[0] - g[1]))).clamp(0, 1)
+        w = min_norm_weights(g)
+        torch.testing.assert_close(w, torch.stack([a, 1 - a]))
+        # Min norm: no point of the segment has a smaller norm.
+        grid = torch.linspace(0, 1, 201, dtype=torch.float64)
+        norms = ((grid[:, None] * g[0] + (1 - grid[:, None]) * g[1]) ** 2).sum(1)
+        assert (w @ g).pow(2).sum() <= norms.min() + 1e-9
+
+
+def test_mgda_frank_wolfe_finds_min_norm_for_three_tasks():
+    # Orthogonal gradients: min-norm weights are proportional to 1 / ||g_t||^2.
+    g = torch.diag(torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64))
+    w = min_norm_weights(g, n_iter=500)
+    expected = torch.tensor([1.0, 1 / 4, 1 / 16], dtype=torch.float64)
+    torch.testing.assert_close(w, expected / expected.sum(), atol=1e-3, rtol=0)
+
+
+def test_mgda_backward_uses_min_norm_combination():
+    shared = torch.ones(2, requires_grad=True)
+    losses = torch.stack([shared[0], 2 * shared[1]])
+    _, w = MGDA(2).backward(losses, shared)
+    torch.testing.assert_close(w, torch.tensor([0.8, 0.2]))
+    torch.testing.assert_close(shared.grad, torch.tensor([0.8, 0.4]))
+
+
+def test_uncertainty_loss_and_gradient():
+    w = UncertaintyWeighting(2)
+    with torch.no_grad():
+        w.log_variance.copy_(torch.tensor([0.0, np.log(4.0)]))
+    losses = torch.tensor([1.0, 8.0], requires_grad=True)
+    loss, weights = w.backward(losses)
+    # exp(-s) L + s / 2
+    assert float(loss) == pytest.approx(1.0 + 8.0 / 4.0 + 0.5 * np.log(4.0))
+    torch.testing.assert_close(weights, torch.tensor([1.0, 0.25]))
+    # d/ds (exp(-s) L + s/2) = -exp(-s) L + 1/2
+    torch.testing.assert_close(w.log_variance.grad, torch.tensor([-0.5, -1.5]))
+
+
+def test_dwa_weights_follow_loss_ratios():
+    w = DynamicWeightAverage(3, temperature=2.0)
+    losses = torch.ones(3, requires_grad=True)
+    _, first = w.backward(losses)
+    torch.testing.assert_close(first, torch.ones(3))
+    w.on_epoch_end(torch.tensor([1.0, 1.0, 1.0]))
+    w.on_epoch_end(torch.tensor([0.5, 1.0, 2.0]))
+    r = torch.tensor([0.5, 1.0, 2.0])
+    expected = 3 * torch.softmax(r / 2.0, 0)
+    torch.testing.assert_close(w.weights, expected)
+    assert float(w.weights.sum()) == pytest.approx(3.0)
+
+
+def test_rlw_is_reproducible_and_on_simplex():
+    torch.manual_seed(3)
+    _, a = RandomLossWeighting(4).backward(torch.ones(4, requires_grad=True))
+    torch.manual_seed(3)
+    _, b = RandomLossWeighting(4).backward(torch.ones(4, requires_grad=True))
+    torch.testing.assert_close(a, b)
+    assert float(a.sum()) == pytest.approx(1.0)
+    assert (a > 0).all()
+
+
+def test_gradnorm_raises_weight_of_task_with_small_gradient():
+    gn = GradNorm(2, alpha=0.0)
+    shared = torch.ones(3, requires_grad=True)
+    losses = torch.stack([shared.sum(), 4 * shared.sum()])
+    gn.backward(losses, shared)
+    # Task 0's gradient norm is below the mean: its weight's gradient is negative.
+    assert gn.scales.grad[0] < 0 < gn.scales.grad[1]
+
+
+def test_famo_weights_favour_slow_tasks():
+    famo = FAMO(2, lr=0.1)
+    for step in range(20):
+        # Task 0's loss falls fast, task 1's stays.
+        losses = torch.tensor([1.0 / (step + 1), 1.0], requires_grad=True)
+        _, weights = famo.backward(losses)
+    z = torch.softmax(famo.logits, 0)
+    assert z[1] > z[0]
+    assert float(weights.sum()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_bad_strategy_params_name_the_parameter():
+    with pytest.raises(ValueError, match="loss_weighting_params"):
+        make_weighting("dwa", 2, None, {"alpha": 1.0})
+    X, y = _data(60)
+    with pytest.raises(ValueError, match="loss_weighting_params"):
+        _fit(X, y, loss_weighting="gradnorm", loss_weighting_params={"bogus": 1})
+
+
+def test_task_weights_only_with_static():
+    X, y = _data(60)
+    with pytest.raises(ValueError, match="task_weights.*static"):
+        _fit(X, y, loss_weighting="mgda", task_weights={"task_0": 2.0})
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_strategy_trains_below_initial_loss(strategy):
+    X, y = _data()
+    est = _fit(X, y, loss_weighting=strategy)
+    for name, curve in est.task_loss_curves_.items():
+        assert curve[-1] < 0.7 * curve[0], (name, curve)
+    assert set(est.task_weight_curves_) == {"task_0", "task_1"}
+    assert all(len(c) == est.n_iter_ for c in est.task_weight_curves_.values())
+    assert est.score(X, y) > 0.8
+
+
+def test_weight_curves_record_the_strategy():
+    X, y = _data()
+    static = _fit(X, y, task_weights={"task_1": 0.5})
+    assert static.task_weight_curves_["task_1"] == [0.5] * static.n_iter_
+    dwa = _fit(X, y, loss_weighting="dwa")
+    w = np.array([dwa.task_weight_curves_[t] for t in ("task_0", "task_1")])
+    np.testing.assert_allclose(w[:, :2], 1.0)
+    assert np.abs(w[:, 2:] - 1).max() > 1e-4
+    np.testing.assert_allclose(w.sum(0), 2.0, rtol=1e-5)
+    mgda = _fit(X, y, loss_weighting="mgda")
+    m = np.array([mgda.task_weight_curves_[t] for t in ("task_0", "task_1")])
+    np.testing.assert_allclose(m.sum(0), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("strategy", ["rlw", "pcgrad", "famo"])
+def test_random_state_reproduces_stochastic_strategies(strategy):
+    X, y = _data()
+    a = _fit(X, y, loss_weighting=strategy, max_iter=5)
+    b = _fit(X, y, loss_weighting=strategy, max_iter=5)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    assert a.task_weight_curves_ == b.task_weight_curves_
+
+
+def test_torchjd_upgrad():
+    pytest.importorskip("torchjd")
+    pytest.importorskip("quadprog")
+    from torchjd.aggregation import UPGrad
+
+    g = torch.tensor([[1.0, 0.0], [-1.0, 1.0]])
+    shared = torch.ones(2, requires_grad=True)
+    losses = torch.stack([shared @ g[0], shared @ g[1]])
+    w = make_weighting("upgrad", 2, None)
+    _, coef = w.backward(losses, shared)
+    torch.testing.assert_close(shared.grad, UPGrad()(g))
+    torch.testing.assert_close(coef @ g, shared.grad)
+    X, y = _data()
+    est = _fit(X, y, loss_weighting="upgrad")
+    for curve in est.task_loss_curves_.values():
+        assert curve[-1] < 0.7 * curve[0]
+
+
+@pytest.mark.parametrize("strategy", ["pcgrad", "mgda", "gradnorm"])
+def test_gradient_methods_with_three_tasks_and_ple(strategy):
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(240, 5))
+    y = np.column_stack([X[:, 0] > 0, X[:, 1] - X[:, 2], X[:, 3] + X[:, 4] > 0])
+    est = _fit(
+        X,
+        y,
+        architecture="ple",
+        loss_weighting=strategy,
+        max_iter=25,
+        task_types={"task_1": "regression"},
+    )
+    for name, curve in est.task_loss_curves_.items():
+        assert curve[-1] < 0.8 * curve[0], (name, curve)
+    if strategy == "mgda":
+        w = np.array([est.task_weight_curves_[t] for t in est.task_names_])
+        np.testing.assert_allclose(w.sum(0), 1.0, rtol=1e-5)
+
+
+def test_grid_search_over_strategy_params():
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = _data(150)
+    grid = GridSearchCV(
+        MultiTaskNeuralEstimator(
+            hidden_layer_sizes=(8,),
+            max_iter=3,
+            random_state=0,
+            device="cpu",
+            loss_weighting="gradnorm",
+            task_types={"task_1": "regression"},
+        ),
+        {"loss_weighting_params": [{"alpha": 0.5}, {"alpha": 1.5}]},
+        cv=2,
+    ).fit(X, y)
+    assert grid.best_params_["loss_weighting_params"]["alpha"] in (0.5, 1.5)
+    assert grid.best_estimator_.net_.criterion_.weighting.alpha in (0.5, 1.5)
