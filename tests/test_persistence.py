@@ -269,3 +269,40 @@ def test_pickle_round_trip(Est, y_of):
     X = _X()
     est = Est(**SMALL).fit(X, y_of(X))
     _assert_same_model(est, pickle.loads(pickle.dumps(est)), X)
+
+
+@pytest.mark.parametrize(
+    "architecture, loss_weighting",
+    [
+        ("mmoe", "uncertainty"),
+        ("ple", "famo"),
+        ("cross_stitch", "pcgrad"),
+        ("cgc", "dwa"),
+    ],
+)
+def test_round_trip_of_architectures_and_weightings(
+    tmp_path, architecture, loss_weighting
+):
+    """Learnable weighting state (criterion) and expert networks survive save/load."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(120, 5))
+    y = np.column_stack([X[:, 0] > 0, 3 * X[:, 1]])
+    params = dict(
+        hidden_layer_sizes=(8,),
+        max_iter=3,
+        random_state=0,
+        architecture=architecture,
+        loss_weighting=loss_weighting,
+        task_types={"task_1": "regression"},
+        warm_start=True,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MultiTaskNeuralEstimator(**params).fit(X, y)
+        save(est, tmp_path / "m.zip")
+        loaded = load(tmp_path / "m.zip")
+        np.testing.assert_array_equal(loaded._outputs(X), est._outputs(X))
+        # training goes on identically: optimizer and weighting state travelled
+        est.partial_fit(X, y)
+        loaded.partial_fit(X, y)
+    np.testing.assert_array_equal(loaded._outputs(X), est._outputs(X))
