@@ -31,7 +31,13 @@ from sklearn.utils.validation import (
 )
 
 from . import _docstring
-from ._engine import MLPStopping, MultiTaskNet, Objective
+from ._engine import (
+    PRECISIONS,
+    MLPStopping,
+    MultiTaskNet,
+    Objective,
+    fast_adam_kwargs,
+)
 from ._networks import ACTIVATIONS, MultiTaskNetwork
 from ._tasks import (
     build_tasks,
@@ -180,6 +186,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "device": [str],
         "callbacks": [list, None],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "compile": ["boolean"],
     }
 
     def __init__(
@@ -206,6 +214,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         n_iter_no_change=10,
         device="auto",
         callbacks=None,
+        precision="float32",
+        compile=False,
     ):
         self.task_types = task_types
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -228,6 +238,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.device = device
         self.callbacks = callbacks
+        self.precision = precision
+        self.compile = compile
 
     # ------------------------------------------------------------------ fitting
     @_fit_context(prefer_skip_nested_validation=True)
@@ -303,6 +315,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         )
         for group in net.optimizer_.param_groups:
             group["lr"] = self.learning_rate_init
+        net.autocast_dtype = PRECISIONS[self.precision]
+        net.compile_forward = self.compile
         stopping = dict(net.callbacks_)["stopping"]
         stopping.tol, stopping.n_iter_no_change = self.tol, self.n_iter_no_change
         stopping.early_stopping = self.early_stopping and not incremental
@@ -397,6 +411,10 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
             optimizer__param_groups=[
                 ("*weight", {"weight_decay": self.alpha / batch}),
             ],
+            **{
+                f"optimizer__{k}": v
+                for k, v in fast_adam_kwargs(torch.device(device).type).items()
+            },
         ).initialize()
 
     def _split_validation(self, X, targets, seed):
@@ -591,6 +609,8 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
         n_iter_no_change=10,
         device="auto",
         callbacks=None,
+        precision="float32",
+        compile=False,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -612,6 +632,8 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.device = device
         self.callbacks = callbacks
+        self.precision = precision
+        self.compile = compile
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -677,6 +699,8 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
         n_iter_no_change=10,
         device="auto",
         callbacks=None,
+        precision="float32",
+        compile=False,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -697,6 +721,8 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.device = device
         self.callbacks = callbacks
+        self.precision = precision
+        self.compile = compile
 
 
 _FRAGMENTS = dict(
