@@ -80,7 +80,8 @@ class TensorBatches:
         order = torch.randperm(n, generator=self.generator, device=self.X.device)
         for start in range(0, n, bs):
             idx = order[start : start + bs]
-            yield self.X[idx], self.targets[idx]
+            # index_select is several times faster than X[idx] on CPU, same values.
+            yield self.X.index_select(0, idx), self.targets.index_select(0, idx)
 
 
 class Objective(nn.Module):

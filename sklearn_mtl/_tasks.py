@@ -371,15 +371,16 @@ class TaskSet:
         sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
         cws = per_task_class_weight(class_weight, self.names)
         T = len(self.tasks)
-        out = np.zeros((n, 3 * T), dtype=np.float32)
+        # Filled by rows of its transpose (contiguous writes), made C-ordered once.
+        out = np.zeros((3 * T, n), dtype=np.float32)
         for j, (task, col, cw) in enumerate(zip(self.tasks, columns, cws)):
             values, missing = _labelled_values(col, task.name)
             targets = task.encode(values, missing)
             labelled = ~missing
-            out[:, j] = targets
-            out[:, T + j] = labelled * sw * task.class_weights(targets, labelled, cw)
-            out[:, 2 * T + j] = labelled * sw
-        return out
+            out[j] = targets
+            out[T + j] = labelled * sw * task.class_weights(targets, labelled, cw)
+            out[2 * T + j] = labelled * sw
+        return np.ascontiguousarray(out.T)
 
     def predict(self, outputs: np.ndarray) -> list[np.ndarray]:
         return [t.decode(self.slice(outputs, i)) for i, t in enumerate(self.tasks)]
