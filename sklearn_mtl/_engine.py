@@ -218,7 +218,8 @@ class MultiTaskNet(NeuralNet):
         optimizer = self.optimizer_
         optimizer.zero_grad(set_to_none=True)
         step = self.train_step_single(batch, **fit_params)
-        if self._hooks["on_grad_computed"]:
+        hooks = self.__dict__.get("_hooks") or self._batch_hooks()
+        if hooks["on_grad_computed"]:
             self.notify(
                 "on_grad_computed",
                 named_parameters=TeeGenerator(self.get_all_learnable_params()),
