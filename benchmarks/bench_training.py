@@ -305,6 +305,10 @@ def main(argv=None):
     parser.add_argument("--memory-one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    # numpy's BLAS (sklearn's MLP) gets the same number of threads as torch.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(args.threads)
 
     if args.memory_one:
         print(json.dumps(measure_memory(args.memory_one, args)))
