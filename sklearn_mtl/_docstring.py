@@ -78,7 +78,18 @@ _PARAMS = {
 
     callbacks : list or None, default=None
         Extra :mod:`skorch.callbacks` (instances or ``(name, callback)``
-        pairs) run by the training engine, e.g. ``LRScheduler``.""",
+        pairs) run by the training engine, e.g. ``LRScheduler``.
+
+    precision : {"float32", "bf16"}, default="float32"
+        Precision of the forward pass in training, and in prediction for
+        float32 input. ``"bf16"`` runs it under ``torch.autocast`` with
+        bfloat16 (fast on recent GPUs; supported, rarely faster, on CPUs);
+        losses, gradients and weights stay float32.
+
+    compile : bool, default=False
+        Train through ``torch.compile`` of the network (PyTorch 2): the first
+        epoch pays the compilation, later ones may run faster, mostly on GPUs.
+        The fitted ``module_`` stays the plain, picklable network.""",
     "multitask": """architecture : {"shared_bottom", "mmoe", "omoe", "cgc", "ple", \
 "cross_stitch"}, default="shared_bottom"
         How tasks share the network (see ``docs/architectures.md``):

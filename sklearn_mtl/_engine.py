@@ -11,14 +11,40 @@ per epoch.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import warnings
 
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, PrintLog
+from skorch.utils import TeeGenerator
 from torch import nn
 from torch.func import functional_call
+
+#: ``precision`` parameter value -> autocast dtype (None: plain float32).
+PRECISIONS = {"float32": None, "bf16": torch.bfloat16}
+
+
+@functools.cache
+def fast_adam_kwargs(device_type: str) -> dict:
+    """Adam options for the fastest multi-tensor update on ``device_type``.
+
+    ``fused=True`` (one kernel for every parameter) where this torch supports it
+    on the device, else ``foreach=True``; the default single-tensor loop costs
+    about as much as the forward and backward pass of a small network.
+    """
+    probe = torch.zeros(1, device=device_type, requires_grad=True)
+    try:
+        torch.optim.Adam([probe], fused=True)
+    except (RuntimeError, ValueError, TypeError):
+        return {"foreach": True}
+    return {"fused": True}
+
+
+def _overrides(callback, method: str) -> bool:
+    return getattr(type(callback), method, None) is not getattr(Callback, method)
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -54,7 +80,8 @@ class TensorBatches:
         order = torch.randperm(n, generator=self.generator, device=self.X.device)
         for start in range(0, n, bs):
             idx = order[start : start + bs]
-            yield self.X[idx], self.targets[idx]
+            # index_select is several times faster than X[idx] on CPU, same values.
+            yield self.X.index_select(0, idx), self.targets.index_select(0, idx)
 
 
 class Objective(nn.Module):
@@ -132,15 +159,52 @@ class MultiTaskNet(NeuralNet):
         return callbacks
 
     # ------------------------------------------------------------------ steps
+    #: Autocast dtype for the forward pass (None: no autocast); set by the estimator.
+    autocast_dtype = None
+    #: Whether to run the forward pass through ``torch.compile``.
+    compile_forward = False
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        device_type = torch.device(self.device).type
+        return torch.autocast(device_type, dtype=self.autocast_dtype)
+
+    def _forward_fn(self):
+        """The module, or its ``torch.compile`` wrapper (built once, not pickled)."""
+        if not self.compile_forward:
+            return self.module_
+        compiled = self.__dict__.get("_compiled")
+        if compiled is None or compiled[0] is not self.module_:
+            compiled = (self.module_, torch.compile(self.module_))
+            self.__dict__["_compiled"] = compiled
+        return compiled[1]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_compiled", None)
+        return state
+
+    def _batch_hooks(self):
+        """Which per-batch notifications some callback actually listens to."""
+        callbacks = [cb for _, cb in self.callbacks_]
+        return {
+            name: any(_overrides(cb, name) for cb in callbacks)
+            for name in ("on_batch_begin", "on_batch_end", "on_grad_computed")
+        }
+
     def train_step_single(self, batch, **fit_params):
         Xb, targets = batch
         weighting = self.criterion_.weighting
-        shared = None
-        if getattr(weighting, "needs_shared", False):
-            # Gradient-balancing strategies read the shared representation.
-            outputs, shared = self.module_(Xb, return_shared=True)
-        else:
-            outputs = self.module_(Xb)
+        forward = self._forward_fn()
+        with self._autocast():
+            if getattr(weighting, "needs_shared", False):
+                # Gradient-balancing strategies read the shared representation.
+                outputs, shared = forward(Xb, return_shared=True)
+            else:
+                outputs, shared = forward(Xb), None
+        # Losses in float32 whatever the forward precision.
+        outputs = outputs.float()
         task_losses, labelled = self.criterion_.loss(outputs, targets)
         loss, weights = weighting.backward(task_losses, shared=shared)
         return {
@@ -151,27 +215,64 @@ class MultiTaskNet(NeuralNet):
             "y_pred": outputs,
         }
 
+    def train_step(self, batch, **fit_params):
+        """zero_grad -> forward/backward -> optimizer step, without a closure.
+
+        skorch wraps the step in an optimizer closure and builds a parameter
+        generator per batch for ``on_grad_computed``; we only notify that hook
+        when a callback implements it.
+        """
+        optimizer = self.optimizer_
+        optimizer.zero_grad(set_to_none=True)
+        step = self.train_step_single(batch, **fit_params)
+        hooks = self.__dict__.get("_hooks") or self._batch_hooks()
+        if hooks["on_grad_computed"]:
+            self.notify(
+                "on_grad_computed",
+                named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                batch=batch,
+                training=True,
+            )
+        optimizer.step()
+        return step
+
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        """One pass over ``iterator``; statistics stay on the device until the end."""
+        """One pass over ``iterator``; statistics stay on the device until the end.
+
+        The per-batch statistics are kept as device tensors and reduced once at
+        the end of the epoch, then read to the host in one copy. Per-batch
+        callback notifications (and skorch's per-batch history rows) happen
+        only when a callback listens to them.
+        """
         self._set_training(training)
+        self._hooks = hooks = self._batch_hooks()
+        notify_batches = hooks["on_batch_begin"] or hooks["on_batch_end"]
         n_tasks = self.criterion_.loss.n_tasks
-        device = self.device
-        total = torch.zeros((), device=device)
-        task_sum = torch.zeros(n_tasks, device=device)
-        task_count = torch.zeros(n_tasks, device=device)
-        weight_sum = torch.zeros(n_tasks, device=device)
-        n_rows = n_batches = 0
+        losses, task_losses, labelled, weights, sizes = [], [], [], [], []
         for batch in iterator:
-            self.notify("on_batch_begin", batch=batch, training=training)
+            if notify_batches:
+                self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
-            size = batch[0].shape[0]
-            total += step["loss"] * size
-            task_sum += step["task_losses"] * step["labelled"]
-            task_count += step["labelled"]
-            weight_sum += step["weights"]
-            self.notify("on_batch_end", batch=batch, training=training, **step)
-            n_rows += size
-            n_batches += 1
+            # detach: a strategy's tensors must not keep a graph alive all epoch.
+            losses.append(step["loss"].detach())
+            task_losses.append(step["task_losses"])
+            labelled.append(step["labelled"])
+            weights.append(step["weights"].detach())
+            sizes.append(batch[0].shape[0])
+            if notify_batches:
+                self.notify("on_batch_end", batch=batch, training=training, **step)
+        n_rows, n_batches = sum(sizes), len(sizes)
+        if n_batches:
+            size_t = torch.as_tensor(sizes, dtype=torch.float32).to(self.device)
+            total = (torch.stack(losses).float() * size_t).sum()
+            lab = torch.stack(labelled)
+            task_sum = (torch.stack(task_losses) * lab).sum(0)
+            task_count = lab.sum(0)
+            weight_sum = torch.stack(weights).sum(0)
+        else:
+            total = torch.zeros((), device=self.device)
+            zeros = torch.zeros(n_tasks, device=self.device)
+            task_sum = task_count = weight_sum = zeros
         task_means = torch.where(
             task_count > 0, task_sum / task_count.clamp_min(1e-12), torch.nan
         )
@@ -285,12 +386,15 @@ class MultiTaskNet(NeuralNet):
                 return functional_call(module, state, (xb,))
         else:
             forward = module
-        with torch.inference_mode():
+        # Autocast (precision="bf16") applies to float32 input only.
+        autocast = self._autocast() if X.dtype == torch.float32 else None
+        with torch.inference_mode(), autocast or contextlib.nullcontext():
             outs = [
                 forward(X[start : start + batch_size])
                 for start in range(0, X.shape[0], batch_size)
             ]
-        return torch.cat(outs) if len(outs) != 1 else outs[0]
+        out = torch.cat(outs) if len(outs) != 1 else outs[0]
+        return out.to(X.dtype)
 
     def score_outputs(self, X, targets, batch_size=8192):
         """Per-task validation scores (accuracy / R2), computed on the device."""

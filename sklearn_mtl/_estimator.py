@@ -30,7 +30,14 @@ from sklearn.utils.validation import (
 )
 
 from . import _docstring
-from ._engine import MLPStopping, MultiTaskNet, Objective, TrainingDivergedError
+from ._engine import (
+    PRECISIONS,
+    MLPStopping,
+    MultiTaskNet,
+    Objective,
+    TrainingDivergedError,
+    fast_adam_kwargs,
+)
 from ._networks import ACTIVATIONS, ARCHITECTURES, build_network
 from ._tasks import (
     build_tasks,
@@ -226,6 +233,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         "loss_weighting_params": [dict, None],
         "trunk": [callable, None],
         "trunk_kwargs": [dict, None],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "compile": ["boolean"],
     }
 
     def __init__(
@@ -262,6 +271,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         loss_weighting_params=None,
         trunk=None,
         trunk_kwargs=None,
+        precision="float32",
+        compile=False,
     ):
         self.task_types = task_types
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -294,6 +305,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         self.loss_weighting_params = loss_weighting_params
         self.trunk = trunk
         self.trunk_kwargs = trunk_kwargs
+        self.precision = precision
+        self.compile = compile
 
     # ------------------------------------------------------------------ fitting
     @_fit_context(prefer_skip_nested_validation=True)
@@ -377,6 +390,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         )
         for group in net.optimizer_.param_groups:
             group["lr"] = self.learning_rate_init
+        net.autocast_dtype = PRECISIONS[self.precision]
+        net.compile_forward = self.compile
         stopping = dict(net.callbacks_)["stopping"]
         stopping.tol, stopping.n_iter_no_change = self.tol, self.n_iter_no_change
         stopping.early_stopping = self.early_stopping and not incremental
@@ -506,6 +521,10 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
             optimizer__param_groups=[
                 ("*weight", {"weight_decay": self.alpha / batch}),
             ],
+            **{
+                f"optimizer__{k}": v
+                for k, v in fast_adam_kwargs(torch.device(device).type).items()
+            },
         ).initialize()
 
     def _build_trunk(self):
@@ -783,6 +802,8 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
         loss_weighting_params=None,
         trunk=None,
         trunk_kwargs=None,
+        precision="float32",
+        compile=False,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -814,6 +835,8 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
         self.loss_weighting_params = loss_weighting_params
         self.trunk = trunk
         self.trunk_kwargs = trunk_kwargs
+        self.precision = precision
+        self.compile = compile
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -891,6 +914,8 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
         loss_weighting_params=None,
         trunk=None,
         trunk_kwargs=None,
+        precision="float32",
+        compile=False,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -921,6 +946,8 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
         self.loss_weighting_params = loss_weighting_params
         self.trunk = trunk
         self.trunk_kwargs = trunk_kwargs
+        self.precision = precision
+        self.compile = compile
 
 
 _FRAGMENTS = dict(

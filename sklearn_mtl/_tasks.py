@@ -391,15 +391,16 @@ class TaskSet:
         sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
         cws = per_task_class_weight(class_weight, self.names)
         T = len(self.tasks)
-        out = np.zeros((n, 3 * T), dtype=np.float32)
+        # Filled by rows of its transpose (contiguous writes), made C-ordered once.
+        out = np.zeros((3 * T, n), dtype=np.float32)
         for j, (task, col, cw) in enumerate(zip(self.tasks, columns, cws)):
             values, missing = _labelled_values(col, task.name)
             targets = task.encode(values, missing)
             labelled = ~missing
-            out[:, j] = targets
-            out[:, T + j] = labelled * sw * task.class_weights(targets, labelled, cw)
-            out[:, 2 * T + j] = labelled * sw
-        return out
+            out[j] = targets
+            out[T + j] = labelled * sw * task.class_weights(targets, labelled, cw)
+            out[2 * T + j] = labelled * sw
+        return np.ascontiguousarray(out.T)
 
     def predict(self, outputs: np.ndarray) -> list[np.ndarray]:
         return [t.decode(self.slice(outputs, i)) for i, t in enumerate(self.tasks)]
@@ -487,6 +488,14 @@ def _is_list_of_arrays(classes) -> bool:
 
 
 # --------------------------------------------------------------------------- losses
+def _as_slice(indices):
+    """``slice`` equal to the sorted, contiguous ``indices``, else None."""
+    indices = np.asarray(indices)
+    if len(indices) and np.array_equal(indices, np.arange(indices[0], indices[-1] + 1)):
+        return slice(int(indices[0]), int(indices[-1]) + 1)
+    return None
+
+
 class MultiTaskLoss(nn.Module):
     """Per-task losses from the fused network output, vectorised by kind.
 
@@ -520,6 +529,17 @@ class MultiTaskLoss(nn.Module):
         self.register_buffer(
             "inverse_order", torch.as_tensor(np.argsort(order), dtype=torch.long)
         )
+        # Column selections as slices where the indices are contiguous: a slice
+        # is a view, an index tensor a gather (a copy, and a scatter backward).
+        self._bin_cols = _as_slice(offsets[binary])
+        self._bin_tasks = _as_slice(binary)
+        self._reg_cols = _as_slice(offsets[regression])
+        self._reg_tasks = _as_slice(regression)
+        self._kind_ordered = bool(np.array_equal(order, idx))
+
+    def _select(self, name):
+        selection = getattr(self, "_" + name, None)
+        return getattr(self, name) if selection is None else selection
 
     def elementwise(self, outputs, targets):
         """Unweighted loss of every row for every task, (n, T), kind order."""
@@ -529,18 +549,22 @@ class MultiTaskLoss(nn.Module):
         if len(self.bin_tasks):
             parts.append(
                 F.binary_cross_entropy_with_logits(
-                    outputs[:, self.bin_cols], y[:, self.bin_tasks], reduction="none"
+                    outputs[:, self._select("bin_cols")],
+                    y[:, self._select("bin_tasks")],
+                    reduction="none",
                 )
             )
         if len(self.reg_tasks):
-            parts.append(0.5 * (outputs[:, self.reg_cols] - y[:, self.reg_tasks]) ** 2)
+            pred = outputs[:, self._select("reg_cols")]
+            parts.append(0.5 * (pred - y[:, self._select("reg_tasks")]) ** 2)
         for i, start, stop in self.multiclass:
             parts.append(
                 F.cross_entropy(
                     outputs[:, start:stop], y[:, i].long(), reduction="none"
                 ).unsqueeze(1)
             )
-        return torch.cat(parts, dim=1)[:, self.inverse_order]
+        losses = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        return losses if self._kind_ordered else losses[:, self.inverse_order]
 
     def forward(self, outputs, targets):
         T = self.n_tasks
