@@ -76,10 +76,6 @@ _PARAMS = {
         Torch device to train and predict on; ``"auto"`` takes CUDA when it is
         available, else the CPU.
 
-    callbacks : list or None, default=None
-        Extra :mod:`skorch.callbacks` (instances or ``(name, callback)``
-        pairs) run by the training engine, e.g. ``LRScheduler``.
-
     precision : {"float32", "bf16"}, default="float32"
         Precision of the forward pass in training, and in prediction for
         float32 input. ``"bf16"`` runs it under ``torch.autocast`` with
@@ -89,7 +85,11 @@ _PARAMS = {
     compile : bool, default=False
         Train through ``torch.compile`` of the network (PyTorch 2): the first
         epoch pays the compilation, later ones may run faster, mostly on GPUs.
-        The fitted ``module_`` stays the plain, picklable network.""",
+        The fitted ``module_`` stays the plain, picklable network.
+
+    callbacks : list or None, default=None
+        Extra :mod:`skorch.callbacks` (instances or ``(name, callback)``
+        pairs) run by the training engine, e.g. ``LRScheduler``.""",
     "multitask": """architecture : {"shared_bottom", "mmoe", "omoe", "cgc", "ple", \
 "cross_stitch"}, default="shared_bottom"
         How tasks share the network (see ``docs/architectures.md``):

@@ -260,6 +260,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         validation_fraction=0.1,
         n_iter_no_change=10,
         device="auto",
+        precision="float32",
+        compile=False,
         callbacks=None,
         architecture="shared_bottom",
         n_experts=4,
@@ -271,8 +273,6 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         loss_weighting_params=None,
         trunk=None,
         trunk_kwargs=None,
-        precision="float32",
-        compile=False,
     ):
         self.task_types = task_types
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -294,6 +294,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.callbacks = callbacks
         self.architecture = architecture
         self.n_experts = n_experts
@@ -305,8 +307,6 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         self.loss_weighting_params = loss_weighting_params
         self.trunk = trunk
         self.trunk_kwargs = trunk_kwargs
-        self.precision = precision
-        self.compile = compile
 
     # ------------------------------------------------------------------ fitting
     @_fit_context(prefer_skip_nested_validation=True)
@@ -791,6 +791,8 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
         validation_fraction=0.1,
         n_iter_no_change=10,
         device="auto",
+        precision="float32",
+        compile=False,
         callbacks=None,
         architecture="shared_bottom",
         n_experts=4,
@@ -802,8 +804,6 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
         loss_weighting_params=None,
         trunk=None,
         trunk_kwargs=None,
-        precision="float32",
-        compile=False,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -824,6 +824,8 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.callbacks = callbacks
         self.architecture = architecture
         self.n_experts = n_experts
@@ -835,8 +837,6 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
         self.loss_weighting_params = loss_weighting_params
         self.trunk = trunk
         self.trunk_kwargs = trunk_kwargs
-        self.precision = precision
-        self.compile = compile
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -903,6 +903,8 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
         validation_fraction=0.1,
         n_iter_no_change=10,
         device="auto",
+        precision="float32",
+        compile=False,
         callbacks=None,
         architecture="shared_bottom",
         n_experts=4,
@@ -914,8 +916,6 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
         loss_weighting_params=None,
         trunk=None,
         trunk_kwargs=None,
-        precision="float32",
-        compile=False,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -935,6 +935,8 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.callbacks = callbacks
         self.architecture = architecture
         self.n_experts = n_experts
@@ -946,8 +948,6 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
         self.loss_weighting_params = loss_weighting_params
         self.trunk = trunk
         self.trunk_kwargs = trunk_kwargs
-        self.precision = precision
-        self.compile = compile
 
 
 _FRAGMENTS = dict(
