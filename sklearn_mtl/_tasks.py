@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.special import expit
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
 from torch import nn
@@ -286,11 +287,17 @@ class Task:
 
     # ---------------------------------------------------------------- decoding
     def probabilities(self, outputs: np.ndarray) -> np.ndarray:
-        """(n, n_classes) probabilities from this task's output slice."""
-        outputs = outputs.astype(np.float64)
+        """(n, n_classes) probabilities, in the dtype of ``outputs``.
+
+        float32 outputs (float32 ``X``) give float32 probabilities, as
+        scikit-learn's MLP does.
+        """
         if self.kind == "binary":
-            p = 1.0 / (1.0 + np.exp(-outputs[:, 0]))
-            return np.column_stack([1.0 - p, p])
+            p = expit(outputs[:, 0])
+            out = np.empty((outputs.shape[0], 2), dtype=p.dtype)
+            out[:, 1] = p
+            out[:, 0] = 1 - p
+            return out
         z = outputs - outputs.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)

@@ -104,12 +104,13 @@ def _shared_gradients(losses, shared):
         torch.autograd.grad(losses[t], shared, retain_graph=True, allow_unused=True)[0]
         for t in range(losses.shape[0])
     ]
+    # Combined in float32 even when the forward ran under bf16 autocast.
     return torch.stack(
         [
             torch.zeros_like(shared).reshape(-1) if g is None else g.reshape(-1)
             for g in grads
         ]
-    )
+    ).float()
 
 
 def _backward_through_shared(losses, shared, combined):
@@ -118,7 +119,9 @@ def _backward_through_shared(losses, shared, combined):
     Task-specific parameters (heads, towers, gates) get the gradient of their
     own loss; everything below ``shared`` gets the balanced gradient.
     """
-    handle = shared.register_hook(lambda grad: combined.reshape(grad.shape))
+    handle = shared.register_hook(
+        lambda grad: combined.reshape(grad.shape).to(grad.dtype)
+    )
     try:
         losses.sum().backward()
     finally:

@@ -1,10 +1,13 @@
 """Loss-balancing strategies: hand computations and training outcomes."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
-from sklearn_mtl import MultiTaskNeuralEstimator
+from sklearn_mtl import MultiTaskClassifier, MultiTaskNeuralEstimator
 from sklearn_mtl.weighting import (
     FAMO,
     MGDA,
@@ -290,3 +293,25 @@ def test_grid_search_over_strategy_params():
     ).fit(X, y)
     assert grid.best_params_["loss_weighting_params"]["alpha"] in (0.5, 1.5)
     assert grid.best_estimator_.net_.criterion_.weighting.alpha in (0.5, 1.5)
+
+
+@pytest.mark.parametrize("loss_weighting", ["pcgrad", "mgda", "gradnorm"])
+def test_gradient_methods_under_bf16_autocast(loss_weighting):
+    """bf16 shared representations: gradients are combined in float32."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(256, 6)).astype(np.float32)
+    y = np.column_stack([X[:, 0] > 0, X[:, 1] - X[:, 0] > 0]).astype(int)
+    est = MultiTaskClassifier(
+        hidden_layer_sizes=(16,),
+        max_iter=15,
+        learning_rate_init=0.01,
+        random_state=0,
+        precision="bf16",
+        loss_weighting=loss_weighting,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    assert np.all(np.isfinite(est.loss_curve_))
+    assert est.loss_curve_[-1] < est.loss_curve_[0]
+    assert est.score(X, y) > 0.8
