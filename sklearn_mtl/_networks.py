@@ -15,11 +15,18 @@ ACTIVATIONS = {
 }
 
 
-def make_mlp(n_in: int, layer_sizes, activation: str = "relu", dropout: float = 0.0):
-    """A stack of Linear -> activation (-> Dropout) layers; returns (module, n_out)."""
+def make_mlp(n_in: int, layer_sizes, activation="relu", dropout=0.0, n_groups=None):
+    """Linear -> activation (-> Dropout) layers; returns ``(module, n_out)``.
+
+    With ``n_groups`` the layers are :class:`GroupedLinear`: ``n_groups``
+    independent MLPs on ``(n_groups, n, n_in)``, one batched matmul a layer.
+    """
     layers: list[nn.Module] = []
     for size in layer_sizes:
-        layers.append(nn.Linear(n_in, size))
+        if n_groups is None:
+            layers.append(nn.Linear(n_in, size))
+        else:
+            layers.append(GroupedLinear(n_groups, n_in, size))
         layers.append(ACTIVATIONS[activation]())
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
@@ -88,14 +95,9 @@ class TaskHeads(nn.Module):
             self.towers = None
             return
         T = self.n_tasks
-        layers: list[nn.Module] = []
-        for size in self.layer_sizes:
-            layers.append(GroupedLinear(T, n_in, size))
-            layers.append(ACTIVATIONS[activation]())
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-            n_in = size
-        self.towers = nn.Sequential(*layers)
+        self.towers, n_in = make_mlp(
+            n_in, self.layer_sizes, activation, dropout, n_groups=T
+        )
         self.out = GroupedLinear(T, n_in, max(widths))
         # Columns of the (n, T * max_width) output that hold real task outputs.
         cols = [t * max(widths) + k for t, w in enumerate(widths) for k in range(w)]
@@ -140,18 +142,6 @@ class MultiTaskNetwork(nn.Module):
         return (out, h) if return_shared else out
 
 
-def _grouped_mlp(n_groups, n_in, layer_sizes, activation, dropout):
-    """``n_groups`` independent MLPs on ``(n_groups, n, n_in)``, one baddbmm a layer."""
-    layers: list[nn.Module] = []
-    for size in layer_sizes:
-        layers.append(GroupedLinear(n_groups, n_in, size))
-        layers.append(ACTIVATIONS[activation]())
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-        n_in = size
-    return nn.Sequential(*layers), n_in
-
-
 class MixtureOfExperts(nn.Module):
     """MMoE (Ma et al., KDD 2018), or OMoE with ``n_gates=1``.
 
@@ -175,8 +165,8 @@ class MixtureOfExperts(nn.Module):
         self.n_tasks = len(output_widths)
         self.n_experts = n_experts
         self.n_gates = self.n_tasks if n_gates is None else n_gates
-        self.experts, d = _grouped_mlp(
-            n_experts, n_in, expert_layer_sizes, activation, dropout
+        self.experts, d = make_mlp(
+            n_in, expert_layer_sizes, activation, dropout, n_groups=n_experts
         )
         self.gate = nn.Linear(n_in, self.n_gates * n_experts)
         self.heads = TaskHeads(
@@ -236,8 +226,12 @@ class ProgressiveLayeredExtraction(nn.Module):
         self.shared_gates = nn.ModuleList()
         d_in = n_in
         for level in range(n_levels):
-            experts, d = _grouped_mlp(
-                self.n_experts_level, d_in, expert_layer_sizes, activation, dropout
+            experts, d = make_mlp(
+                d_in,
+                expert_layer_sizes,
+                activation,
+                dropout,
+                n_groups=self.n_experts_level,
             )
             self.experts.append(experts)
             self.task_gates.append(GroupedLinear(T, d_in, S + K))
