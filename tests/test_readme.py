@@ -1,0 +1,22 @@
+"""Every Python example in the README runs."""
+
+import pathlib
+import re
+import warnings
+
+import pytest
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def test_readme_has_examples():
+    assert len(BLOCKS) >= 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def test_readme_example_runs(index):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec(compile(BLOCKS[index], f"README.md[{index}]", "exec"), {})
