@@ -32,6 +32,21 @@ BATCH = 256
 LR = 1e-3
 
 
+def ours(epochs, device="cpu", **params):
+    """sklearn-mtl with the benchmark's network, batch size and learning rate."""
+    from sklearn_mtl import MultiTaskClassifier
+
+    return MultiTaskClassifier(
+        hidden_layer_sizes=HIDDEN,
+        batch_size=BATCH,
+        learning_rate_init=LR,
+        max_iter=epochs,
+        random_state=0,
+        device=device,
+        **params,
+    )
+
+
 def make_data(n_samples, n_features=100, n_tasks=3, n_test=20_000, seed=0):
     """Synthetic multi-label data whose tasks share a low-rank structure.
 

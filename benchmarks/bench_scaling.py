@@ -19,29 +19,18 @@ import sys
 
 import torch  # noqa: E402
 from _common import (
-    BATCH,
-    HIDDEN,
-    LR,
     hand_loop,
     machine,
     make_data,
     median,
+    ours,
     print_table,
     timed_fit,
 )
 
 
 def fit_ours(X, Y, epochs):
-    from sklearn_mtl import MultiTaskClassifier
-
-    clf = MultiTaskClassifier(
-        hidden_layer_sizes=HIDDEN,
-        batch_size=BATCH,
-        learning_rate_init=LR,
-        max_iter=epochs,
-        random_state=0,
-        device="cpu",
-    )
+    clf = ours(epochs)
     return timed_fit(clf, X, Y)
 
 

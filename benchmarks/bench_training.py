@@ -35,6 +35,7 @@ from _common import (
     machine,
     make_data,
     median,
+    ours,
     print_table,
     reset_peak_rss,
     run_in_subprocess,
@@ -47,16 +48,7 @@ from _common import (
 
 
 def fit_ours(X, Y, epochs):
-    from sklearn_mtl import MultiTaskClassifier
-
-    clf = MultiTaskClassifier(
-        hidden_layer_sizes=HIDDEN,
-        batch_size=BATCH,
-        learning_rate_init=LR,
-        max_iter=epochs,
-        random_state=0,
-        device="cpu",
-    )
+    clf = ours(epochs)
     seconds = timed_fit(clf, X, Y)
     return seconds, clf.predict
 
@@ -193,11 +185,7 @@ def measure_memory(name, args):
 
 def predict_throughput(X, Y, epochs, repeats):
     """Rows/s of ``predict_proba`` versus raw torch inference of the same module."""
-    from sklearn_mtl import MultiTaskClassifier
-
-    clf = MultiTaskClassifier(
-        hidden_layer_sizes=HIDDEN, batch_size=BATCH, max_iter=epochs, random_state=0
-    )
+    clf = ours(epochs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         clf.fit(X, Y)

@@ -26,7 +26,6 @@ import torch  # noqa: E402
 from _common import (
     BATCH,
     HIDDEN,
-    LR,
     hand_loop,
     machine,
     make_data,
@@ -36,20 +35,13 @@ from _common import (
     task_metrics,
     timed_fit,
 )
+from _common import (
+    ours as common_ours,
+)
 
 
 def ours(epochs, **params):
-    from sklearn_mtl import MultiTaskClassifier
-
-    return MultiTaskClassifier(
-        hidden_layer_sizes=HIDDEN,
-        batch_size=BATCH,
-        learning_rate_init=LR,
-        max_iter=epochs,
-        random_state=0,
-        device="cuda",
-        **params,
-    )
+    return common_ours(epochs, device="cuda", **params)
 
 
 def count_syncs(X, Y):
