@@ -360,7 +360,7 @@ class MultiTaskNet(NeuralNet):
                     stopped = True
                     break
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.", stacklevel=3)
+            warnings.warn("Training interrupted by user.", stacklevel=5)
             if len(self.history) and "train_loss" not in self.history[-1]:
                 del self.history[-1]
         stopping.restore_best(self)
