@@ -838,6 +838,10 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
         self.trunk = trunk
         self.trunk_kwargs = trunk_kwargs
 
+    # ClassifierMixin.score comes first in the MRO; ours handles several tasks
+    # of different kinds and missing labels (and equals it for one task).
+    score = MultiTaskNeuralEstimator.score
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
@@ -876,6 +880,9 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
     """
 
     _force_kind = "regression"
+    # RegressorMixin.score comes first in the MRO; ours skips missing labels
+    # (and equals it, the mean R2 over tasks, otherwise).
+    score = MultiTaskNeuralEstimator.score
     _parameter_constraints = {
         k: v
         for k, v in MultiTaskNeuralEstimator._parameter_constraints.items()

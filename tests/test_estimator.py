@@ -356,3 +356,32 @@ def test_refit_warns_again_at_max_iter():
         with pytest.warns(ConvergenceWarning):
             est.fit(X, y)
     assert est.n_iter_ == 2
+
+
+def test_classifier_and_regressor_score_is_the_mean_over_tasks():
+    from sklearn.metrics import accuracy_score, r2_score
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 3))
+    y = np.column_stack([np.digitize(X[:, 0], [-0.5, 0.5]), X[:, 1] > 0]).astype(int)
+    clf = MultiTaskClassifier(**SMALL).fit(X, y)  # multiclass + binary tasks
+    pred = clf.predict(X)
+    expected = np.mean([accuracy_score(y[:, j], pred[:, j]) for j in range(2)])
+    assert clf.score(X, y) == pytest.approx(expected)
+    # missing labels are left out of a task's score
+    y_missing = y.astype(float)
+    y_missing[:50, 0] = np.nan
+    expected = np.mean(
+        [accuracy_score(y[50:, 0], pred[50:, 0]), accuracy_score(y[:, 1], pred[:, 1])]
+    )
+    assert clf.score(X, y_missing) == pytest.approx(expected)
+
+    Y = np.column_stack([X[:, 0] + X[:, 1], X[:, 2] * 2])
+    reg = MultiTaskRegressor(**SMALL).fit(X, Y)
+    assert reg.score(X, Y) == pytest.approx(r2_score(Y, reg.predict(X)))
+    Y_missing = Y.copy()
+    Y_missing[::3, 1] = np.nan
+    rp = reg.predict(X)
+    keep = ~np.isnan(Y_missing[:, 1])
+    expected = np.mean([r2_score(Y[:, 0], rp[:, 0]), r2_score(Y[keep, 1], rp[keep, 1])])
+    assert reg.score(X, Y_missing) == pytest.approx(expected)
