@@ -15,6 +15,7 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 autosummary_generate = True
 numpydoc_show_class_members = False
+numpydoc_show_inherited_class_members = False
 exclude_patterns = ["_build", "auto_examples/*.ipynb"]
 intersphinx_mapping = {
     "python": ("https://docs.python.org/3", None),

@@ -160,7 +160,7 @@ _ATTRIBUTES = """task_names_ : list of str
     n_features_in_ : int
         Number of features seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features, when ``X`` has string column names.
 
     module_ : torch.nn.Module
