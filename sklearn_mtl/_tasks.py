@@ -418,12 +418,6 @@ class TaskSet:
             for i, t in enumerate(self.tasks)
         ]
 
-    def labelled(self, columns) -> list[np.ndarray]:
-        """Per task, the boolean mask of rows that carry a label."""
-        return [
-            ~_labelled_values(col, t.name)[1] for t, col in zip(self.tasks, columns)
-        ]
-
     def score(self, predictions, columns, sample_weight=None) -> list[float]:
         """Each task's default score on its labelled rows: accuracy, or R2."""
         from sklearn.metrics import accuracy_score, r2_score
