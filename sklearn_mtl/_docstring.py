@@ -89,7 +89,12 @@ _PARAMS = {
 
     callbacks : list or None, default=None
         Extra :mod:`skorch.callbacks` (instances or ``(name, callback)``
-        pairs) run by the training engine, e.g. ``LRScheduler``.""",
+        pairs) run by the training engine beside its own stopping rule, e.g.
+        ``LRScheduler``, ``Checkpoint``, ``EarlyStopping``, ``EpochScoring``
+        with a scorer of :mod:`sklearn_mtl.metrics`, ``GradientNormClipping``,
+        ``ProgressBar``. The history keys they can monitor: ``train_loss``,
+        ``train_loss_best`` and, with ``early_stopping=True``, ``valid_loss``,
+        ``valid_loss_best``, ``valid_score``, ``valid_score_best``.""",
     "multitask": """architecture : {"shared_bottom", "mmoe", "omoe", "cgc", "ple", \
 "cross_stitch"}, default="shared_bottom"
         How tasks share the network (see ``docs/architectures.md``):
@@ -166,8 +171,9 @@ _ATTRIBUTES = """task_names_ : list of str
     module_ : torch.nn.Module
         The trained network.
 
-    net_ : skorch.NeuralNet
-        The training engine, with its ``history``.
+    engine_ : skorch.NeuralNet
+        The training engine (a :class:`skorch.NeuralNet`), with its
+        ``history``.
 
     n_iter_ : int
         Number of epochs run (accumulated over warm starts and partial fits).

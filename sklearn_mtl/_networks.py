@@ -15,6 +15,27 @@ ACTIVATIONS = {
 }
 
 
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` drawing its masks from ``generator`` when one is set.
+
+    The engine sets a generator per fit, so fits in parallel threads each stay
+    reproducible; with ``generator=None`` it is exactly ``nn.Dropout``.
+    """
+
+    generator = None
+
+    def forward(self, x):
+        if self.generator is None or not self.training or self.p == 0:
+            return super().forward(x)
+        keep = torch.empty_like(x).bernoulli_(1 - self.p, generator=self.generator)
+        return x * keep / (1 - self.p)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("generator", None)  # a fit's generator is not part of the model
+        return state
+
+
 def make_mlp(n_in: int, layer_sizes, activation="relu", dropout=0.0, n_groups=None):
     """Linear -> activation (-> Dropout) layers; returns ``(module, n_out)``.
 
@@ -29,7 +50,7 @@ def make_mlp(n_in: int, layer_sizes, activation="relu", dropout=0.0, n_groups=No
             layers.append(GroupedLinear(n_groups, n_in, size))
         layers.append(ACTIVATIONS[activation]())
         if dropout > 0:
-            layers.append(nn.Dropout(dropout))
+            layers.append(Dropout(dropout))
         n_in = size
     return nn.Sequential(*layers), n_in
 
@@ -297,7 +318,7 @@ class CrossStitchNetwork(nn.Module):
         for size in layer_sizes:
             block = [GroupedLinear(T, n_in, size), ACTIVATIONS[activation]()]
             if dropout > 0:
-                block.append(nn.Dropout(dropout))
+                block.append(Dropout(dropout))
             self.layers.append(nn.Sequential(*block))
             self.stitches.append(nn.Parameter(init.clone()))
             n_in = size

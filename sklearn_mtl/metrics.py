@@ -29,8 +29,9 @@ from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import get_scorer, get_scorer_names
 from sklearn.utils.validation import check_is_fitted
 
-from ._estimator import MultiTaskNeuralEstimator
-from ._tasks import _labelled_values, split_target_columns
+from ._engine import MultiTaskEngine, TaskDataset
+from ._estimator import _BaseMultiTask
+from ._tasks import _labelled_values
 
 __all__ = ["make_task_scorer", "make_multitask_scorer", "per_task_report"]
 
@@ -227,14 +228,36 @@ class _Metric:
 
 
 # --------------------------------------------------------------------------- models
+class _EngineView:
+    """A training engine seen as a fitted model, for skorch's ``EpochScoring``.
+
+    ``EpochScoring`` calls a scorer with the engine and its validation (or
+    training) :class:`TaskDataset`; the labels come from the dataset.
+    """
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.tasks_ = engine.tasks
+
+    def _outputs(self, X) -> np.ndarray:
+        if not isinstance(X, TaskDataset):
+            raise TypeError(
+                "A scorer called with the training engine (skorch's EpochScoring) "
+                f"needs the engine's dataset, got {type(X).__name__}."
+            )
+        return self.engine.forward_outputs(X.X).cpu().numpy()
+
+
 def _unwrap(estimator):
     """The fitted multi-task estimator and the transforms before it (Pipelines)."""
+    if isinstance(estimator, MultiTaskEngine):
+        return _EngineView(estimator), []
     transforms = []
     while hasattr(estimator, "steps") and hasattr(estimator, "__getitem__"):
         if len(estimator.steps) > 1:
             transforms.append(estimator[:-1])
         estimator = estimator[-1]
-    if not isinstance(estimator, MultiTaskNeuralEstimator):
+    if not isinstance(estimator, _BaseMultiTask):
         raise TypeError(
             "sklearn_mtl.metrics scorers score a fitted sklearn-mtl estimator or a "
             f"Pipeline ending in one, got {type(estimator).__name__}."
@@ -264,22 +287,15 @@ def _task_index(model, task) -> int:
     return task % len(names)
 
 
-def _task_columns(model, y) -> list[np.ndarray]:
-    """One column of ``y`` per task (a DataFrame's columns are matched by name)."""
-    columns, names, _ = split_target_columns(y)
-    task_names = list(model.tasks_.names)
-    if (
-        names is not None
-        and names != task_names
-        and sorted(names) == sorted(task_names)
-    ):
-        columns = [columns[names.index(n)] for n in task_names]
-    if len(columns) != len(task_names):
-        raise ValueError(
-            f"y has {len(columns)} column(s) but the model was fitted on "
-            f"{len(task_names)} tasks {task_names}."
-        )
-    return columns
+def _task_columns(model, y, X=None) -> list[np.ndarray]:
+    """One column of ``y`` per task (a DataFrame's columns are matched by name).
+
+    From skorch's ``EpochScoring`` ``y`` is None and the labels are decoded from
+    the engine's dataset ``X``.
+    """
+    if y is None and isinstance(X, TaskDataset):
+        return model.tasks_.decode_targets(X.y)
+    return model.tasks_.match_columns(y)
 
 
 # --------------------------------------------------------------------------- scorers
@@ -295,7 +311,7 @@ class _TaskScorer:
         i = _task_index(model, self.task)
         task = model.tasks_.tasks[i]
         self.metric.check(task)  # before running the network
-        columns = _task_columns(model, y_true)
+        columns = _task_columns(model, y_true, X)
         outputs = model.tasks_.slice(_forward(model, transforms, X), i)
         return self.metric.score(_TaskData(task, outputs, columns[i], sample_weight))
 
@@ -312,7 +328,7 @@ class _MultiTaskScorer:
 
     def __call__(self, estimator, X, y_true, sample_weight=None) -> dict:
         model, transforms = _unwrap(estimator)
-        columns = _task_columns(model, y_true)
+        columns = _task_columns(model, y_true, X)
         outputs = _forward(model, transforms, X)
         scores = {}
         for i, task in enumerate(model.tasks_.tasks):

@@ -156,8 +156,27 @@ def test_grid_search_over_architecture_and_weighting():
         cv=2,
     ).fit(X, y)
     assert len(grid.cv_results_["params"]) == 9
-    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
-    assert grid.best_params_["architecture"] in ("shared_bottom", "mmoe", "ple")
+    scores = grid.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all()
+    assert grid.best_params_ == grid.cv_results_["params"][int(np.argmax(scores))]
+    # The refit model really has the chosen architecture and weighting.
+    best = grid.best_estimator_
+    body = getattr(best.module_, "body", best.module_)
+    kind = {
+        "shared_bottom": "MultiTaskNetwork",
+        "mmoe": "MixtureOfExperts",
+        "ple": "ProgressiveLayeredExtraction",
+    }[grid.best_params_["architecture"]]
+    assert type(body).__name__ == kind
+    weighting = type(best.engine_.criterion_.weighting).__name__
+    assert (
+        weighting
+        == {
+            "static": "StaticWeighting",
+            "uncertainty": "UncertaintyWeighting",
+            "mgda": "MGDA",
+        }[grid.best_params_["loss_weighting"]]
+    )
 
 
 def test_invalid_architecture_parameters():

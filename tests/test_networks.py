@@ -3,14 +3,20 @@
 import torch
 from torch import nn
 
-from sklearn_mtl._networks import GroupedLinear, MultiTaskNetwork, TaskHeads, make_mlp
+from sklearn_mtl._networks import (
+    Dropout,
+    GroupedLinear,
+    MultiTaskNetwork,
+    TaskHeads,
+    make_mlp,
+)
 
 
 def test_make_mlp_shapes_and_dropout():
     mlp, n_out = make_mlp(5, (8, 4), "tanh", dropout=0.5)
     assert n_out == 4
     kinds = [type(m) for m in mlp]
-    assert kinds == [nn.Linear, nn.Tanh, nn.Dropout, nn.Linear, nn.Tanh, nn.Dropout]
+    assert kinds == [nn.Linear, nn.Tanh, Dropout, nn.Linear, nn.Tanh, Dropout]
     empty, n = make_mlp(5, ())
     assert n == 5 and len(empty) == 0
 

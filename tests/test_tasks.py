@@ -9,6 +9,7 @@ from torch.nn import functional as F
 from sklearn_mtl._tasks import (
     MultiTaskLoss,
     Task,
+    TaskTargets,
     build_tasks,
     split_target_columns,
 )
@@ -50,7 +51,7 @@ def test_encode_targets_weights_and_normaliser():
     tasks = build_tasks(cols, ["s", "r"])
     assert tasks.tasks[1].kind == "regression"
     sw = np.array([1.0, 2.0, 3.0, 0.5])
-    enc = tasks.encode(cols, sample_weight=sw, class_weight={"s": {"a": 4.0}})
+    enc = tasks.encode(cols, sample_weight=sw, class_weight={"s": {"a": 4.0}}).packed
     assert enc.shape == (4, 6) and enc.dtype == np.float32
     # targets: class index / standardised value, 0 where missing
     np.testing.assert_array_equal(enc[:, 0], [1, 0, 0, 1])
@@ -114,7 +115,7 @@ def test_vectorised_loss_equals_per_task_reference():
     mask[0] = True  # every task has a label
     sw = torch.rand(n, 1) + 0.5
     weight, norm = mask * sw, mask * sw
-    per_task, labelled = loss(out, torch.cat([y, weight, norm], 1))
+    per_task, labelled = loss(out, TaskTargets(torch.cat([y, weight, norm], 1), 4))
 
     ref = [
         F.binary_cross_entropy_with_logits(out[:, 0], y[:, 0], reduction="none"),
@@ -144,7 +145,7 @@ def test_device_scores_match_sklearn():
         1,
     )
     mask = (torch.rand(n, 3) > 0.2).float()
-    scores = loss.scores(out, torch.cat([y, mask, mask], 1))
+    scores = loss.scores(out, TaskTargets(torch.cat([y, mask, mask], 1), 3))
     keep = [mask[:, t].bool().numpy() for t in range(3)]
     acc0 = accuracy_score(y[keep[0], 0], (out[keep[0], 0] > 0).float())
     acc1 = accuracy_score(y[keep[1], 1], out[keep[1], 1:4].argmax(1))
