@@ -211,7 +211,6 @@ def test_optimizer_uses_a_multi_tensor_adam():
 
 
 def _loss_reference(outputs, targets, kinds, widths):
-    T = len(kinds)
     offsets = np.concatenate([[0], np.cumsum(widths)])
     y = targets.values
     cols = []
