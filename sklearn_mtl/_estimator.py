@@ -38,7 +38,7 @@ from ._engine import (
     TrainingDivergedError,
     fast_adam_kwargs,
 )
-from ._networks import ACTIVATIONS, ARCHITECTURES, build_network
+from .nn import ACTIVATIONS, ARCHITECTURES, build_network
 from ._tasks import (
     build_tasks,
     per_task_class_weight,
