@@ -26,10 +26,16 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
-    validate_data,
 )
 
 from . import _docstring
+from ._inputs import (
+    NUMERIC_SCALINGS,
+    encoded_width,
+    fit_bins,
+    input_module,
+    validate_inputs,
+)
 from ._engine import (
     PRECISIONS,
     MLPStopping,
@@ -38,7 +44,7 @@ from ._engine import (
     TrainingDivergedError,
     fast_adam_kwargs,
 )
-from .nn import ACTIVATIONS, ARCHITECTURES, build_network
+from .nn import ACTIVATIONS, ARCHITECTURES, NUM_EMBEDDINGS, build_network
 from ._tasks import (
     build_tasks,
     per_task_class_weight,
@@ -101,38 +107,6 @@ def _stack_predictions(preds: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _validate_X(estimator, X, **kwargs):
-    """``validate_data`` for X; errors say that X (and which columns) is at fault."""
-    try:
-        return validate_data(estimator, X, **kwargs)
-    except (TypeError, ValueError) as exc:
-        msg = str(exc)
-        if msg.startswith("Complex data not supported"):
-            raise ValueError(
-                "Complex data not supported in X: the features must be real numbers."
-            ) from exc
-        if "could not convert" in msg or "argument must be" in msg:
-            where = ""
-            dtypes = getattr(X, "dtypes", None)
-            if dtypes is not None:
-                import pandas as pd
-
-                bad = [
-                    str(c)
-                    for c, d in dtypes.items()
-                    if not (
-                        pd.api.types.is_numeric_dtype(d)
-                        or pd.api.types.is_bool_dtype(d)
-                    )
-                ]
-                where = f" (non-numeric columns: {bad})" if bad else ""
-            raise type(exc)(
-                f"X must be numeric{where}; encode categorical or text features "
-                f"first (e.g. with OneHotEncoder). {msg}"
-            ) from exc
-        raise
-
-
 def _has_classification_task(estimator) -> bool:
     return not hasattr(estimator, "tasks_") or any(
         t.is_classification for t in estimator.tasks_.tasks
@@ -152,6 +126,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
     Parameters
     ----------
     {{TASK_TYPES}}
+
+    {{INPUTS}}
 
     {{NETWORK}}
 
@@ -194,6 +170,13 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "task_types": [dict, None],
+        "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
+        "numeric_scaling": [StrOptions(set(NUMERIC_SCALINGS)), None],
+        "num_embeddings": [StrOptions(set(NUM_EMBEDDINGS)), None],
+        "n_bins": [Interval(Integral, 2, None, closed="left")],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "n_ensemble": [Interval(Integral, 1, None, closed="left")],
+        "solver": [StrOptions({"adam", "adamw"})],
         "hidden_layer_sizes": [
             "array-like",
             Interval(Integral, 1, None, closed="left"),
@@ -241,12 +224,19 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         self,
         *,
         task_types=None,
+        categorical_features="from_dtype",
+        numeric_scaling="auto",
+        num_embeddings=None,
+        n_bins=48,
+        embedding_dim=16,
         hidden_layer_sizes=(100,),
         activation="relu",
         dropout=0.0,
         head_layer_sizes=(),
+        n_ensemble=1,
         task_weights=None,
         class_weight=None,
+        solver="adam",
         alpha=1e-4,
         batch_size="auto",
         learning_rate_init=1e-3,
@@ -275,12 +265,19 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         trunk_kwargs=None,
     ):
         self.task_types = task_types
+        self.categorical_features = categorical_features
+        self.numeric_scaling = numeric_scaling
+        self.num_embeddings = num_embeddings
+        self.n_bins = n_bins
+        self.embedding_dim = embedding_dim
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.dropout = dropout
         self.head_layer_sizes = head_layer_sizes
+        self.n_ensemble = n_ensemble
         self.task_weights = task_weights
         self.class_weight = class_weight
+        self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -361,7 +358,7 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         first_pass = not hasattr(self, "net_") or (
             not self.warm_start and not incremental
         )
-        X = _validate_X(self, X, reset=first_pass, dtype=np.float32, order="C")
+        X = validate_inputs(self, X, reset=first_pass, dtype=np.float32)
         columns, names, is_1d = split_target_columns(y)
         if columns[0].shape[0] != X.shape[0]:
             raise ValueError(
@@ -483,10 +480,21 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
                 "n_shared_experts + n_task_experts must be >= 1 for "
                 f"architecture={self.architecture!r}."
             )
+        # Tabular inputs (sklearn_mtl._inputs): bins learned from y, then embeddings.
+        if self.num_embeddings in ("piecewise_linear", "piecewise_linear_tree"):
+            if columns is not None:
+                self.inputs_ = fit_bins(
+                    self.inputs_,
+                    X,
+                    self.tasks_.encode(columns),
+                    [t.kind for t in self.tasks_.tasks],
+                    self.num_embeddings,
+                    self.n_bins,
+                )
         with _seeded(seed, device):
             module = build_network(
                 self.architecture,
-                X.shape[1],
+                encoded_width(self.inputs_),
                 self.tasks_.output_widths,
                 hidden_layer_sizes=hidden,
                 activation=self.activation,
@@ -500,6 +508,11 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
                 n_task_experts=self.n_task_experts,
                 n_levels=self.n_levels,
                 trunk=self._build_trunk(),
+                inputs=input_module(
+                    self.inputs_, self.num_embeddings, self.embedding_dim
+                ),
+                n_ensemble=self.n_ensemble,
+                task_kinds=[t.kind for t in self.tasks_.tasks],
             )
             weighting = make_weighting(
                 self.loss_weighting, len(names), weights, self.loss_weighting_params
@@ -509,7 +522,7 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         self.net_ = MultiTaskNet(
             module=module,
             criterion=Objective(self.tasks_.loss_module(), weighting),
-            optimizer=torch.optim.Adam,
+            optimizer=torch.optim.AdamW if self.solver == "adamw" else torch.optim.Adam,
             lr=self.learning_rate_init,
             batch_size=batch,
             max_epochs=self.max_iter,
@@ -517,9 +530,17 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
             callbacks=callbacks,
             verbose=int(self.verbose),
             device=device,
-            # L2 penalty on weights only, scaled per batch as in MLPClassifier.
+            # Weights only: L2 scaled per batch as in MLPClassifier ("adam"),
+            # or AdamW's decoupled weight decay ("adamw").
             optimizer__param_groups=[
-                ("*weight", {"weight_decay": self.alpha / batch}),
+                (
+                    "*weight",
+                    {
+                        "weight_decay": self.alpha
+                        if self.solver == "adamw"
+                        else self.alpha / batch
+                    },
+                ),
             ],
             **{
                 f"optimizer__{k}": v
@@ -571,7 +592,7 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
                 f"'ple'); this model has architecture={self.architecture!r}, "
                 "which has no gates."
             )
-        X = validate_data(self, X, reset=False, dtype=np.float32, order="C")
+        X = validate_inputs(self, X, reset=False, dtype=np.float32)
         X_t = torch.as_tensor(np.array(X), device=self.net_.device)
         self.net_._set_training(False)
         with torch.inference_mode():
@@ -654,7 +675,7 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
     def _outputs(self, X) -> np.ndarray:
         check_is_fitted(self)
         # Inference runs in the dtype of X (float32 or float64), as sklearn's MLP.
-        X = _validate_X(self, X, reset=False, dtype=(np.float64, np.float32), order="C")
+        X = validate_inputs(self, X, reset=False, dtype=(np.float64, np.float32))
         if not X.flags.writeable:
             X = X.copy()
         X_t = torch.as_tensor(X, device=self.net_.device)
@@ -723,6 +744,7 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         tags.target_tags.single_output = True
+        tags.input_tags.allow_nan = True  # imputed, with a learned missing indicator
         return tags
 
 
@@ -736,6 +758,8 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
 
     Parameters
     ----------
+    {{INPUTS}}
+
     {{NETWORK}}
 
     {{CLASS_WEIGHT}}
@@ -772,12 +796,19 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
     def __init__(
         self,
         *,
+        categorical_features="from_dtype",
+        numeric_scaling="auto",
+        num_embeddings=None,
+        n_bins=48,
+        embedding_dim=16,
         hidden_layer_sizes=(100,),
         activation="relu",
         dropout=0.0,
         head_layer_sizes=(),
+        n_ensemble=1,
         task_weights=None,
         class_weight=None,
+        solver="adam",
         alpha=1e-4,
         batch_size="auto",
         learning_rate_init=1e-3,
@@ -805,12 +836,19 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
         trunk=None,
         trunk_kwargs=None,
     ):
+        self.categorical_features = categorical_features
+        self.numeric_scaling = numeric_scaling
+        self.num_embeddings = num_embeddings
+        self.n_bins = n_bins
+        self.embedding_dim = embedding_dim
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.dropout = dropout
         self.head_layer_sizes = head_layer_sizes
+        self.n_ensemble = n_ensemble
         self.task_weights = task_weights
         self.class_weight = class_weight
+        self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -857,6 +895,8 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
 
     Parameters
     ----------
+    {{INPUTS}}
+
     {{NETWORK}}
 
     {{TRAINING}}
@@ -892,11 +932,18 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
     def __init__(
         self,
         *,
+        categorical_features="from_dtype",
+        numeric_scaling="auto",
+        num_embeddings=None,
+        n_bins=48,
+        embedding_dim=16,
         hidden_layer_sizes=(100,),
         activation="relu",
         dropout=0.0,
         head_layer_sizes=(),
+        n_ensemble=1,
         task_weights=None,
+        solver="adam",
         alpha=1e-4,
         batch_size="auto",
         learning_rate_init=1e-3,
@@ -924,11 +971,18 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
         trunk=None,
         trunk_kwargs=None,
     ):
+        self.categorical_features = categorical_features
+        self.numeric_scaling = numeric_scaling
+        self.num_embeddings = num_embeddings
+        self.n_bins = n_bins
+        self.embedding_dim = embedding_dim
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.dropout = dropout
         self.head_layer_sizes = head_layer_sizes
+        self.n_ensemble = n_ensemble
         self.task_weights = task_weights
+        self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -959,6 +1013,7 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
 
 _FRAGMENTS = dict(
     TASK_TYPES=_docstring.params("task_types"),
+    INPUTS=_docstring.params("inputs"),
     NETWORK=_docstring.params("network"),
     CLASS_WEIGHT=_docstring.params("class_weight"),
     TRAINING=_docstring.params("training"),

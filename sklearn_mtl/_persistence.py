@@ -33,6 +33,7 @@ from ._estimator import (
     MultiTaskNeuralEstimator,
     MultiTaskRegressor,
 )
+from ._inputs import plain_inputs
 from ._tasks import Task, TaskSet
 
 __all__ = ["save", "load"]
@@ -347,6 +348,10 @@ def load(path, *, device=None):
     X_shape = np.broadcast_to(
         np.zeros((1, attributes["n_features_in_"]), dtype=np.float32),
         (max(engine["batch_size"], 1), attributes["n_features_in_"]),
+    )
+    # The network's input layers are built from what fit learned about X.
+    estimator.inputs_ = attributes.setdefault(
+        "inputs_", plain_inputs(attributes["n_features_in_"])
     )
     estimator._initialize(
         X_shape, None, names, attributes.get("_y_1d", False), None, tasks=tasks

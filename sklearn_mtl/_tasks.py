@@ -568,7 +568,16 @@ class MultiTaskLoss(nn.Module):
         return losses if self._kind_ordered else losses[:, self.inverse_order]
 
     def forward(self, outputs, targets):
+        """Per-task losses ``(T,)`` and labelled weights ``(T,)`` of a batch.
+
+        ``outputs`` is ``(n, W)``, or ``(k, n, W)`` for an ensemble of ``k``
+        members: each member's loss, averaged over the members.
+        """
         T = self.n_tasks
+        if outputs.ndim == 3:
+            k = outputs.shape[0]
+            per_task, norm = self(outputs.reshape(-1, outputs.shape[-1]), targets.repeat(k, 1))
+            return per_task, norm / k
         losses = self.elementwise(outputs, targets)
         weights = targets[:, T : 2 * T]
         norm = targets[:, 2 * T :].sum(dim=0)
