@@ -34,6 +34,7 @@ from ._inputs import (
     encoded_width,
     fit_bins,
     input_module,
+    plain_inputs,
     validate_inputs,
 )
 from ._engine import (
@@ -481,6 +482,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
                 f"architecture={self.architecture!r}."
             )
         # Tabular inputs (sklearn_mtl._inputs): bins learned from y, then embeddings.
+        if not hasattr(self, "inputs_"):
+            self.inputs_ = plain_inputs(X.shape[1])
         if self.num_embeddings in ("piecewise_linear", "piecewise_linear_tree"):
             if columns is not None:
                 self.inputs_ = fit_bins(

@@ -213,8 +213,10 @@ def _numeric_block(X, columns) -> np.ndarray:
                 "'from_dtype', the default) to treat it as categorical."
             ) from exc
     if np.isinf(out).any():
-        bad = [_name(X, columns[i]) for i in np.flatnonzero(np.isinf(out).any(0))]
-        raise ValueError(f"Input X contains infinity in columns {bad}.")
+        bad = ", ".join(
+            _name(X, columns[i]) for i in np.flatnonzero(np.isinf(out).any(0))
+        )
+        raise ValueError(f"Input X contains infinity in columns [{bad}].")
     return out
 
 
