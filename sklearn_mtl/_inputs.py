@@ -121,9 +121,7 @@ def resolve_categorical(categorical_features, X) -> list[int]:
     if values.size == 0:
         return []
     if values.ndim != 1:
-        raise ValueError(
-            f"categorical_features must be 1-D, got shape {values.shape}."
-        )
+        raise ValueError(f"categorical_features must be 1-D, got shape {values.shape}.")
     if values.dtype.kind == "b":
         if values.shape[0] != n_features:
             raise ValueError(
@@ -299,7 +297,9 @@ def _fit_numeric(x: np.ndarray, scaling) -> dict:
     n = x.shape[0]
     with np.errstate(all="ignore"):
         all_missing = np.isnan(x).all(axis=0)
-        median = np.where(all_missing, 0.0, np.nanmedian(np.where(all_missing, 0, x), 0))
+        median = np.where(
+            all_missing, 0.0, np.nanmedian(np.where(all_missing, 0, x), 0)
+        )
     spec = {
         "median": median,
         "missing_indicator": [int(j) for j in np.flatnonzero(np.isnan(x).any(0))],
@@ -351,7 +351,12 @@ def validate_inputs(estimator, X, *, reset: bool, dtype):
         categorical = estimator.inputs_["categorical"]
     if categorical == [] or (categorical is None and not _is_dataframe(X)):
         X = check_numeric_X(
-            estimator, X, reset=reset, dtype=dtype, order="C", ensure_all_finite="allow-nan"
+            estimator,
+            X,
+            reset=reset,
+            dtype=dtype,
+            order="C",
+            ensure_all_finite="allow-nan",
         )
         if categorical is None:
             categorical = resolve_categorical(estimator.categorical_features, X)
@@ -382,7 +387,9 @@ def validate_inputs(estimator, X, *, reset: bool, dtype):
         spec["categories"] = []
         for j in categorical:
             values = _column_values(X, j)
-            spec["categories"].append(_categories(values, _missing(values), _name(X, j)))
+            spec["categories"].append(
+                _categories(values, _missing(values), _name(X, j))
+            )
         spec["bins"] = None
         estimator.inputs_ = spec
     spec = estimator.inputs_
@@ -479,7 +486,9 @@ def fit_bins(spec: dict, X, targets, kinds, kind: str, n_bins: int) -> dict:
                 )
         if not found:
             found.append(compute_bins(column, nb)[0].numpy())
-        edges = np.unique(np.concatenate(found + [np.array([lo, hi])]).astype(np.float32))
+        edges = np.unique(
+            np.concatenate(found + [np.array([lo, hi])]).astype(np.float32)
+        )
         if edges.shape[0] > n_bins + 1:
             keep = np.unique(np.round(np.linspace(0, edges.shape[0] - 1, n_bins + 1)))
             edges = edges[keep.astype(int)]
@@ -500,7 +509,9 @@ def input_module(spec: dict, num_embeddings, embedding_dim: int):
             raise ValueError(f"Unknown num_embeddings {num_embeddings!r}.")
         bins = None
         if spec["bins"] is not None:
-            bins = [torch.as_tensor(np.asarray(b, dtype=np.float32)) for b in spec["bins"]]
+            bins = [
+                torch.as_tensor(np.asarray(b, dtype=np.float32)) for b in spec["bins"]
+            ]
         numeric = numeric_embedding(num_embeddings, n_num, embedding_dim, bins)
     return TabularEmbedding(
         n_num,

@@ -576,7 +576,9 @@ class MultiTaskLoss(nn.Module):
         T = self.n_tasks
         if outputs.ndim == 3:
             k = outputs.shape[0]
-            per_task, norm = self(outputs.reshape(-1, outputs.shape[-1]), targets.repeat(k, 1))
+            per_task, norm = self(
+                outputs.reshape(-1, outputs.shape[-1]), targets.repeat(k, 1)
+            )
             return per_task, norm / k
         losses = self.elementwise(outputs, targets)
         weights = targets[:, T : 2 * T]

@@ -99,7 +99,9 @@ def test_nan_numeric_imputed_with_median_and_indicator():
     # median of column 0 over labelled values (1, 3, 5) is 3; indicator last.
     np.testing.assert_array_equal(enc, [[1, 5, 0], [3, 6, 1], [3, 7, 0], [5, 8, 0]])
     # A column without NaN in fit gets the median, no indicator, at predict.
-    enc = validate_inputs(holder, np.array([[2.0, np.nan]]), reset=False, dtype=np.float32)
+    enc = validate_inputs(
+        holder, np.array([[2.0, np.nan]]), reset=False, dtype=np.float32
+    )
     np.testing.assert_array_equal(enc, [[2, 6.5, 0]])
 
 
@@ -117,7 +119,9 @@ def test_quantile_scaling_against_hand_computation():
     assert holder.inputs_["scaling"] == "quantile"
     # 8 rows: quantile k of 7 at x = [0, 0, 0, 0, 1, 2, 3, 4]; the tie at 0
     # spans quantiles 0 to 3/7 and goes to its middle, 1.5 / 7.
-    expected = ndtri(np.clip(np.array([1.5, 1.5, 1.5, 1.5, 4, 5, 6, 7]) / 7, 1e-7, 1 - 1e-7))
+    expected = ndtri(
+        np.clip(np.array([1.5, 1.5, 1.5, 1.5, 4, 5, 6, 7]) / 7, 1e-7, 1 - 1e-7)
+    )
     np.testing.assert_allclose(enc[:, 0], expected)
 
 

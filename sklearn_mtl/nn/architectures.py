@@ -14,6 +14,7 @@ from torch import nn
 from .backbones import ACTIVATIONS, EnsembleNetwork, GroupedLinear, make_mlp
 from .heads import TaskHeads
 
+
 class SharedBottomNetwork(nn.Module):
     """Hard parameter sharing: a shared MLP bottom and one head per task.
 

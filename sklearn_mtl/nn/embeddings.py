@@ -41,7 +41,9 @@ def numeric_embedding(kind: str, n_features: int, d_embedding: int, bins=None):
         )
     if kind == "periodic":
         return rtdl.PeriodicEmbeddings(n_features, d_embedding, lite=True)
-    raise ValueError(f"Unknown numeric embedding {kind!r}; use one of {NUM_EMBEDDINGS}.")
+    raise ValueError(
+        f"Unknown numeric embedding {kind!r}; use one of {NUM_EMBEDDINGS}."
+    )
 
 
 class CategoricalEmbedding(nn.Module):
