@@ -29,14 +29,6 @@ from sklearn.utils.validation import (
 )
 
 from . import _docstring
-from ._inputs import (
-    NUMERIC_SCALINGS,
-    encoded_width,
-    fit_bins,
-    input_module,
-    plain_inputs,
-    validate_inputs,
-)
 from ._engine import (
     PRECISIONS,
     MLPStopping,
@@ -45,13 +37,21 @@ from ._engine import (
     TrainingDivergedError,
     fast_adam_kwargs,
 )
-from .nn import ACTIVATIONS, ARCHITECTURES, NUM_EMBEDDINGS, build_network
+from ._inputs import (
+    NUMERIC_SCALINGS,
+    encoded_width,
+    fit_bins,
+    input_module,
+    plain_inputs,
+    validate_inputs,
+)
 from ._tasks import (
     build_tasks,
     per_task_class_weight,
     resolve_per_task,
     split_target_columns,
 )
+from .nn import ACTIVATIONS, ARCHITECTURES, NUM_EMBEDDINGS, build_network
 from .weighting import TORCHJD_AGGREGATORS, WEIGHTINGS, make_weighting
 
 __all__ = ["MultiTaskNeuralEstimator", "MultiTaskClassifier", "MultiTaskRegressor"]

@@ -66,7 +66,7 @@ def _column_names(X) -> list[str]:
 
 
 def _from_dtype(X) -> list[int]:
-    """Columns that are categorical by their pandas dtype: category, str, object, bool."""
+    """Columns categorical by their pandas dtype: category, str, object, bool."""
     if not _is_dataframe(X):
         return []
     import pandas as pd

@@ -20,8 +20,8 @@ from sklearn_mtl import (
     MultiTaskRegressor,
 )
 from sklearn_mtl._engine import MultiTaskNet, fast_adam_kwargs
-from sklearn_mtl.nn import SharedBottomNetwork
 from sklearn_mtl._tasks import MultiTaskLoss
+from sklearn_mtl.nn import SharedBottomNetwork
 
 
 def _data(n=150, d=6, n_tasks=2, seed=0):
