@@ -31,7 +31,6 @@ from sklearn.utils.validation import (
     _check_sample_weight,
     _num_samples,
     check_is_fitted,
-    validate_data,
 )
 from skorch.callbacks import Callback
 
@@ -45,8 +44,15 @@ from ._engine import (
     build_objective,
     fast_adam_kwargs,
 )
-from ._networks import ACTIVATIONS, ARCHITECTURES, build_network
+from ._inputs import (
+    NUMERIC_SCALINGS,
+    encoded_width,
+    fit_bins,
+    input_module,
+    validate_inputs,
+)
 from ._tasks import build_tasks, resolve_per_task, split_target_columns
+from .nn import ACTIVATIONS, ARCHITECTURES, NUM_EMBEDDINGS, build_network
 from .weighting import TORCHJD_AGGREGATORS, WEIGHTINGS, make_weighting
 
 __all__ = ["MultiTaskNeuralEstimator", "MultiTaskClassifier", "MultiTaskRegressor"]
@@ -138,46 +144,11 @@ def _stack_predictions(preds: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _non_numeric_columns(X) -> list[str]:
-    """Names of a DataFrame's columns that are neither numeric nor boolean."""
-    dtypes = getattr(X, "dtypes", None)
-    if dtypes is None or not hasattr(dtypes, "items"):
-        return []
-    import pandas as pd
-
-    return [
-        str(c)
-        for c, d in dtypes.items()
-        if not (pd.api.types.is_numeric_dtype(d) or pd.api.types.is_bool_dtype(d))
-    ]
-
-
-def _validate_X(estimator, X, **kwargs):
-    """``validate_data`` for X; errors say that X (and which columns) is at fault."""
-    bad = _non_numeric_columns(X)
-    if bad:
-        raise ValueError(
-            f"X must be numeric; the columns {bad} are not. Encode categorical or "
-            "text features first (e.g. with OneHotEncoder in a ColumnTransformer)."
-        )
-    try:
-        return validate_data(estimator, X, **kwargs)
-    except (TypeError, ValueError) as exc:
-        msg = str(exc)
-        if msg.startswith("Complex data not supported"):
-            raise ValueError(
-                "Complex data not supported in X: the features must be real numbers."
-            ) from exc
-        if "could not convert" in msg or "argument must be" in msg:
-            raise type(exc)(
-                "X must be numeric; encode categorical or text features first "
-                f"(e.g. with OneHotEncoder). {msg}"
-            ) from exc
-        raise
-
-
-def _build_network(*, trunk=None, trunk_kwargs=None, **params):
-    """The engine's ``module`` builder: the user's trunk, then the architecture."""
+def _build_network(
+    *, trunk=None, trunk_kwargs=None, inputs, num_embeddings, embedding_dim, **params
+):
+    """The engine's ``module`` builder: input embeddings, the user's trunk, then
+    the architecture (``inputs`` is the fitted ``inputs_`` of ``_inputs``)."""
     built = None
     if trunk is not None:
         try:
@@ -191,7 +162,12 @@ def _build_network(*, trunk=None, trunk_kwargs=None, **params):
                 "trunk must be a torch.nn.Module class or a callable returning a "
                 f"Module; it returned {type(built).__name__}."
             )
-    return build_network(trunk=built, **params)
+    return build_network(
+        n_features=encoded_width(inputs),
+        trunk=built,
+        inputs=input_module(inputs, num_embeddings, embedding_dim),
+        **params,
+    )
 
 
 class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
@@ -202,6 +178,13 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
     """
 
     _parameter_constraints: dict = {
+        "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
+        "numeric_scaling": [StrOptions(set(NUMERIC_SCALINGS)), None],
+        "num_embeddings": [StrOptions(set(NUM_EMBEDDINGS)), None],
+        "n_bins": [Interval(Integral, 2, None, closed="left")],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "n_ensemble": [Interval(Integral, 1, None, closed="left")],
+        "solver": [StrOptions({"adam", "adamw"})],
         "hidden_layer_sizes": [
             "array-like",
             Interval(Integral, 1, None, closed="left"),
@@ -248,11 +231,18 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
     def __init__(
         self,
         *,
+        categorical_features,
+        numeric_scaling,
+        num_embeddings,
+        n_bins,
+        embedding_dim,
         hidden_layer_sizes,
         activation,
         dropout,
         head_layer_sizes,
+        n_ensemble,
         task_weights,
+        solver,
         alpha,
         batch_size,
         learning_rate_init,
@@ -280,11 +270,18 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         trunk,
         trunk_kwargs,
     ):
+        self.categorical_features = categorical_features
+        self.numeric_scaling = numeric_scaling
+        self.num_embeddings = num_embeddings
+        self.n_bins = n_bins
+        self.embedding_dim = embedding_dim
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.dropout = dropout
         self.head_layer_sizes = head_layer_sizes
+        self.n_ensemble = n_ensemble
         self.task_weights = task_weights
+        self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -398,7 +395,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _prepare_fit(self, X, y, sample_weight, first_pass, classes):
         """Every check of a fit, on local values only; returns the fit's plan."""
-        X = _validate_X(self, X, reset=first_pass, dtype=np.float32, order="C")
+        X = validate_inputs(self, X, reset=first_pass, dtype=np.float32)
         if first_pass:
             columns, names, is_1d = split_target_columns(y)
         else:
@@ -421,8 +418,19 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             if names is None:
                 names = [f"task_{i}" for i in range(len(columns))]
             tasks = self._build_tasks(columns, names, classes)
+            targets = tasks.encode(columns, sample_weight, self._class_weight())
+            if self.num_embeddings in ("piecewise_linear", "piecewise_linear_tree"):
+                # Bin edges of the numeric embeddings, learned on X (and y).
+                self.inputs_ = fit_bins(
+                    self.inputs_,
+                    X,
+                    targets,
+                    [t.kind for t in tasks.tasks],
+                    self.num_embeddings,
+                    self.n_bins,
+                )
             plan.tasks, plan.names, plan.is_1d = tasks, names, is_1d
-            plan.engine = self._make_engine(X.shape[1], tasks, plan.seed)
+            plan.engine = self._make_engine(self.inputs_, tasks, plan.seed)
             plan.engine.initialize()
         else:
             tasks = self.tasks_
@@ -430,7 +438,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             _check_callbacks(self.callbacks)
             self._static_weights(tasks.names)
             resolve_device(self.device)
-        targets = tasks.encode(columns, sample_weight, self._class_weight())
+            targets = tasks.encode(columns, sample_weight, self._class_weight())
         if not X.flags.writeable:
             X = X.copy()
         device = plan.engine.device
@@ -475,8 +483,9 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             precision=self.precision,
             use_compile=self.compile,
             verbose=int(self.verbose),
-            # L2 penalty on weights only, scaled per batch as in MLPClassifier.
-            optimizer__param_groups__0__weight_decay=self.alpha / plan.batch_size,
+            optimizer__param_groups__0__weight_decay=self._weight_decay(
+                plan.batch_size
+            ),
             callbacks__stopping__tol=self.tol,
             callbacks__stopping__n_iter_no_change=self.n_iter_no_change,
             callbacks__stopping__early_stopping=early_stopping,
@@ -522,8 +531,15 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             )
         return [float(w) for w in weights]
 
-    def _make_engine(self, n_features: int, tasks, seed: int) -> MultiTaskEngine:
-        """The (uninitialized) training engine for ``tasks`` on ``n_features`` inputs.
+    def _weight_decay(self, batch_size: int) -> float:
+        """Weights only: L2 scaled per batch as in MLPClassifier (``"adam"``), or
+        AdamW's decoupled weight decay (``"adamw"``)."""
+        return self.alpha if self.solver == "adamw" else self.alpha / batch_size
+
+    def _make_engine(self, inputs: dict, tasks, seed: int) -> MultiTaskEngine:
+        """The (uninitialized) training engine for ``tasks`` on encoded inputs.
+
+        ``inputs`` is the fitted ``inputs_`` (what fit learned about X).
 
         Every parameter is checked here; ``engine.initialize()`` builds the
         network and the loss weighting under ``seed``.
@@ -555,8 +571,12 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         return MultiTaskEngine(
             module=_build_network,
             module__architecture=self.architecture,
-            module__n_features=n_features,
+            module__inputs=inputs,
+            module__num_embeddings=self.num_embeddings,
+            module__embedding_dim=self.embedding_dim,
             module__output_widths=tasks.output_widths,
+            module__n_ensemble=self.n_ensemble,
+            module__task_kinds=[t.kind for t in tasks.tasks],
             module__hidden_layer_sizes=_layer_sizes(
                 self.hidden_layer_sizes, "hidden_layer_sizes"
             ),
@@ -578,7 +598,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             criterion__kinds=[t.kind for t in tasks.tasks],
             criterion__widths=tasks.output_widths,
             criterion__weighting=weighting,
-            optimizer=torch.optim.Adam,
+            optimizer=torch.optim.AdamW if self.solver == "adamw" else torch.optim.Adam,
             lr=self.learning_rate_init,
             batch_size=batch,
             max_epochs=self.max_iter,
@@ -593,7 +613,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             use_caching=False,
             tasks=tasks,
             optimizer__param_groups=[
-                ("*weight", {"weight_decay": self.alpha / batch}),
+                ("*weight", {"weight_decay": self._weight_decay(batch)}),
             ],
             **{
                 f"optimizer__{k}": v
@@ -669,7 +689,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------ inference
     def _to_tensor(self, X):
         # Inference runs in the dtype of X (float32 or float64), as sklearn's MLP.
-        X = _validate_X(self, X, reset=False, dtype=(np.float64, np.float32), order="C")
+        X = validate_inputs(self, X, reset=False, dtype=(np.float64, np.float32))
         if not X.flags.writeable:
             X = X.copy()
         return torch.as_tensor(X, device=self.engine_.device)
@@ -743,6 +763,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         tags.target_tags.single_output = True
+        tags.input_tags.allow_nan = True  # imputed, with a learned missing indicator
         return tags
 
 
@@ -769,6 +790,8 @@ class MultiTaskNeuralEstimator(_BaseMultiTask):
     Parameters
     ----------
     {{TASK_TYPES}}
+
+    {{INPUTS}}
 
     {{NETWORK}}
 
@@ -817,12 +840,19 @@ class MultiTaskNeuralEstimator(_BaseMultiTask):
         self,
         *,
         task_types=None,
+        categorical_features="from_dtype",
+        numeric_scaling="auto",
+        num_embeddings=None,
+        n_bins=48,
+        embedding_dim=16,
         hidden_layer_sizes=(100,),
         activation="relu",
         dropout=0.0,
         head_layer_sizes=(),
+        n_ensemble=1,
         task_weights=None,
         class_weight=None,
+        solver="adam",
         alpha=1e-4,
         batch_size="auto",
         learning_rate_init=1e-3,
@@ -851,11 +881,18 @@ class MultiTaskNeuralEstimator(_BaseMultiTask):
         trunk_kwargs=None,
     ):
         super().__init__(
+            categorical_features=categorical_features,
+            numeric_scaling=numeric_scaling,
+            num_embeddings=num_embeddings,
+            n_bins=n_bins,
+            embedding_dim=embedding_dim,
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             dropout=dropout,
             head_layer_sizes=head_layer_sizes,
+            n_ensemble=n_ensemble,
             task_weights=task_weights,
+            solver=solver,
             alpha=alpha,
             batch_size=batch_size,
             learning_rate_init=learning_rate_init,
@@ -920,6 +957,8 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
 
     Parameters
     ----------
+    {{INPUTS}}
+
     {{NETWORK}}
 
     {{CLASS_WEIGHT}}
@@ -954,12 +993,19 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
     def __init__(
         self,
         *,
+        categorical_features="from_dtype",
+        numeric_scaling="auto",
+        num_embeddings=None,
+        n_bins=48,
+        embedding_dim=16,
         hidden_layer_sizes=(100,),
         activation="relu",
         dropout=0.0,
         head_layer_sizes=(),
+        n_ensemble=1,
         task_weights=None,
         class_weight=None,
+        solver="adam",
         alpha=1e-4,
         batch_size="auto",
         learning_rate_init=1e-3,
@@ -988,11 +1034,18 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
         trunk_kwargs=None,
     ):
         super().__init__(
+            categorical_features=categorical_features,
+            numeric_scaling=numeric_scaling,
+            num_embeddings=num_embeddings,
+            n_bins=n_bins,
+            embedding_dim=embedding_dim,
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             dropout=dropout,
             head_layer_sizes=head_layer_sizes,
+            n_ensemble=n_ensemble,
             task_weights=task_weights,
+            solver=solver,
             alpha=alpha,
             batch_size=batch_size,
             learning_rate_init=learning_rate_init,
@@ -1076,6 +1129,8 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
 
     Parameters
     ----------
+    {{INPUTS}}
+
     {{NETWORK}}
 
     {{TRAINING}}
@@ -1101,11 +1156,18 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
     def __init__(
         self,
         *,
+        categorical_features="from_dtype",
+        numeric_scaling="auto",
+        num_embeddings=None,
+        n_bins=48,
+        embedding_dim=16,
         hidden_layer_sizes=(100,),
         activation="relu",
         dropout=0.0,
         head_layer_sizes=(),
+        n_ensemble=1,
         task_weights=None,
+        solver="adam",
         alpha=1e-4,
         batch_size="auto",
         learning_rate_init=1e-3,
@@ -1134,11 +1196,18 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         trunk_kwargs=None,
     ):
         super().__init__(
+            categorical_features=categorical_features,
+            numeric_scaling=numeric_scaling,
+            num_embeddings=num_embeddings,
+            n_bins=n_bins,
+            embedding_dim=embedding_dim,
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             dropout=dropout,
             head_layer_sizes=head_layer_sizes,
+            n_ensemble=n_ensemble,
             task_weights=task_weights,
+            solver=solver,
             alpha=alpha,
             batch_size=batch_size,
             learning_rate_init=learning_rate_init,
@@ -1191,6 +1260,7 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
 
 _FRAGMENTS = dict(
     TASK_TYPES=_docstring.params("task_types"),
+    INPUTS=_docstring.params("inputs"),
     NETWORK=_docstring.params("network"),
     CLASS_WEIGHT=_docstring.params("class_weight"),
     TRAINING=_docstring.params("training"),

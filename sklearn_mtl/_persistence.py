@@ -33,6 +33,7 @@ from ._estimator import (
     MultiTaskNeuralEstimator,
     MultiTaskRegressor,
 )
+from ._inputs import plain_inputs
 from ._tasks import Task, TaskSet
 
 __all__ = ["save", "load"]
@@ -330,9 +331,11 @@ def load(path, *, device=None):
         [Task(**{k: _decode(v) for k, v in spec.items()}) for spec in meta["tasks"]]
     )
     meta_engine = meta["engine"]
-    engine = estimator._make_engine(
-        attributes["n_features_in_"], tasks, meta_engine["random_state"]
+    # The network's input layers are built from what fit learned about X.
+    inputs = attributes.setdefault(
+        "inputs_", plain_inputs(attributes["n_features_in_"])
     )
+    engine = estimator._make_engine(inputs, tasks, meta_engine["random_state"])
     engine.set_params(batch_size=meta_engine["batch_size"])
     engine.initialize()
     engine.set_state(

@@ -758,6 +758,16 @@ class MultiTaskLoss(nn.Module):
         return losses if self._kind_ordered else losses[:, self.inverse_order]
 
     def forward(self, outputs, targets: TaskTargets):
+        """Per-task losses ``(T,)`` and labelled weights ``(T,)`` of a batch.
+
+        ``outputs`` is ``(n, W)``, or ``(k, n, W)`` for an ensemble of ``k``
+        members: each member's loss, averaged over the members.
+        """
+        if outputs.ndim == 3:
+            k = outputs.shape[0]
+            repeated = TaskTargets(targets.packed.repeat(k, 1), targets.n_tasks)
+            per_task, norm = self(outputs.reshape(-1, outputs.shape[-1]), repeated)
+            return per_task, norm / k
         losses = self.elementwise(outputs, targets)
         norm = targets.label_weights.sum(dim=0)
         per_task = (losses * targets.loss_weights).sum(dim=0) / norm.clamp_min(1e-12)

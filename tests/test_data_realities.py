@@ -300,12 +300,6 @@ def _fit(X=None, y=None, est=None, **kw):
     return est(**SMALL, **kw).fit(X, y)
 
 
-def _nan_X():
-    X = _X(20)
-    X[3, 1] = np.nan
-    return X
-
-
 def _inf_X():
     X = _X(20)
     X[3, 1] = np.inf
@@ -325,7 +319,7 @@ def _partial_fit_new_class():
 _Y2 = np.column_stack([np.arange(20) % 2, np.arange(20) % 3])
 _STR = np.array(["a", "b"] * 10, dtype=object)
 BAD_INPUT = [
-    ("nan-X", lambda: _fit(_nan_X()), ValueError, "Input X contains NaN"),
+    # NaN in X is accepted (imputed with a missing indicator): tests/test_inputs.py.
     ("inf-X", lambda: _fit(_inf_X()), ValueError, "Input X contains infinity"),
     (
         "complex-X",
@@ -341,19 +335,24 @@ BAD_INPUT = [
     ),
     (
         "string-column",
-        lambda: _fit(pd.DataFrame({"num": np.arange(20.0), "txt": ["u", "v"] * 10})),
+        # String columns are categorical by default; not when told otherwise.
+        lambda: _fit(
+            pd.DataFrame({"num": np.arange(20.0), "txt": ["u", "v"] * 10}),
+            categorical_features=None,
+        ),
         ValueError,
-        r"X must be numeric; the columns \['txt'\] are not",
+        r"X must be numeric \(non-numeric columns: \['txt'\]\)",
     ),
     (
         "float-bool-string-columns",
         lambda: _fit(
             pd.DataFrame(
                 {"f": np.arange(20.0), "b": [True, False] * 10, "s": ["u", "v"] * 10}
-            )
+            ),
+            categorical_features=None,
         ),
         ValueError,
-        r"the columns \['s'\] are not",
+        r"non-numeric columns: \['s'\]",
     ),
     ("empty-X", lambda: _fit(np.empty((0, 3)), np.empty(0)), ValueError, "0 sample"),
     ("no-features", lambda: _fit(np.empty((20, 0))), ValueError, "0 feature"),

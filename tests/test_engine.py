@@ -17,8 +17,8 @@ from sklearn_mtl import (
     MultiTaskClassifier,
 )
 from sklearn_mtl._engine import fast_adam_kwargs
-from sklearn_mtl._networks import MultiTaskNetwork
 from sklearn_mtl._tasks import MultiTaskLoss, TaskTargets
+from sklearn_mtl.nn import SharedBottomNetwork
 
 
 def _data(n=150, d=6, n_tasks=2, seed=0):
@@ -50,7 +50,7 @@ def _hand_loop(X, y, epochs, shuffle, batch_size=32, lr=1e-3):
     """Plain reference: same init seed, same batches, per-task BCE summed, Adam."""
     seed = check_random_state(0).randint(2**31 - 1)
     torch.manual_seed(seed)
-    net = MultiTaskNetwork(X.shape[1], [1] * y.shape[1], (8,), "relu", 0.0, ())
+    net = SharedBottomNetwork(X.shape[1], [1] * y.shape[1], (8,), "relu", 0.0, ())
     opt = torch.optim.Adam(net.parameters(), lr=lr)  # torch's default Adam
     Xt, Yt = torch.as_tensor(X), torch.as_tensor(y, dtype=torch.float32)
     generator = torch.Generator().manual_seed(seed % 2**31)
@@ -80,8 +80,8 @@ def test_engine_equals_a_hand_written_loop(shuffle):
     # And training moved the weights: the comparison is not of two inits.
     seed = check_random_state(0).randint(2**31 - 1)
     torch.manual_seed(seed)
-    init = MultiTaskNetwork(X.shape[1], [1, 1], (8,), "relu", 0.0, ()).state_dict()
-    assert not torch.allclose(ours["trunk.0.weight"], init["trunk.0.weight"])
+    init = SharedBottomNetwork(X.shape[1], [1, 1], (8,), "relu", 0.0, ()).state_dict()
+    assert not torch.allclose(ours["bottom.0.weight"], init["bottom.0.weight"])
 
 
 def test_history_loss_equals_mean_of_batch_losses():
@@ -90,7 +90,7 @@ def test_history_loss_equals_mean_of_batch_losses():
     # Replay the epoch from the same init to get each batch's loss by hand.
     seed = check_random_state(0).randint(2**31 - 1)
     torch.manual_seed(seed)
-    net = MultiTaskNetwork(X.shape[1], [1, 1], (8,), "relu", 0.0, ())
+    net = SharedBottomNetwork(X.shape[1], [1, 1], (8,), "relu", 0.0, ())
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     Xt, Yt = torch.as_tensor(X), torch.as_tensor(y, dtype=torch.float32)
     total, task_total = 0.0, np.zeros(2)
@@ -139,7 +139,7 @@ def test_no_optimizer_closure_and_one_step_per_batch(monkeypatch):
     _fit(est, X, y)
     assert len(closures) == 3 * 4
     assert all(c is None for c in closures)
-    state = est.engine_.optimizer_.state[est.module_.trunk[0].weight]
+    state = est.engine_.optimizer_.state[est.module_.bottom[0].weight]
     assert float(state["step"]) == 12
 
 
@@ -321,7 +321,7 @@ def test_compile_trains_through_torch_compile(monkeypatch):
     ):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
     # The fitted model is the plain module and pickles without the compiled one.
-    assert type(est.module_) is MultiTaskNetwork
+    assert type(est.module_) is SharedBottomNetwork
     clone = pickle.loads(pickle.dumps(est))
     assert "_compiled" not in clone.engine_.__dict__
     np.testing.assert_array_equal(clone.predict(X), est.predict(X))

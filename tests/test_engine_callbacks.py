@@ -73,7 +73,7 @@ def test_checkpoint_and_load_init_state(tmp_path, quiet_fit):
     assert second.engine_.history[-1, "epoch"] == 4
     saved = torch.load(tmp_path / "params.pt", weights_only=True)
     assert not torch.equal(
-        second.module_.state_dict()["trunk.0.weight"], saved["trunk.0.weight"]
+        second.module_.state_dict()["bottom.0.weight"], saved["bottom.0.weight"]
     )
     del first
 

@@ -271,7 +271,7 @@ def test_zero_task_weight_leaves_that_head_untrained():
         est.fit(X, y)
     # The same seed builds the same initial network: its first snapshot.
     init = MultiTaskNeuralEstimator(**dict(SMALL, max_iter=1))
-    init.engine_ = init._make_engine(X.shape[1], est.tasks_, est.engine_.random_state)
+    init.engine_ = init._make_engine(est.inputs_, est.tasks_, est.engine_.random_state)
     init.engine_.initialize()
     churn_col = est.tasks_.offsets[0]
     torch.testing.assert_close(

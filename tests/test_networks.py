@@ -3,10 +3,10 @@
 import torch
 from torch import nn
 
-from sklearn_mtl._networks import (
+from sklearn_mtl.nn import (
     Dropout,
     GroupedLinear,
-    MultiTaskNetwork,
+    SharedBottomNetwork,
     TaskHeads,
     make_mlp,
 )
@@ -63,7 +63,7 @@ def test_per_task_input_heads():
 
 
 def test_multitask_network_forward_and_backward():
-    net = MultiTaskNetwork(6, [1, 4], hidden_layer_sizes=(16, 8))
+    net = SharedBottomNetwork(6, [1, 4], hidden_layer_sizes=(16, 8))
     X = torch.randn(10, 6)
     out = net(X)
     assert out.shape == (10, 5)
