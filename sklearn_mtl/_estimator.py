@@ -44,6 +44,7 @@ from ._tasks import (
     per_task_class_weight,
     resolve_per_task,
     split_target_columns,
+    stack_predictions,
 )
 from .weighting import TORCHJD_AGGREGATORS, WEIGHTINGS, make_weighting
 
@@ -88,17 +89,6 @@ def _seeded(seed: int, device: str):
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
         yield
-
-
-def _stack_predictions(preds: list[np.ndarray]) -> np.ndarray:
-    """(n, n_tasks) predictions; a common dtype if one exists, else object."""
-    kinds = {p.dtype.kind for p in preds}
-    if kinds <= set("biuf") or kinds == {"U"}:
-        return np.column_stack(preds)
-    out = np.empty((preds[0].shape[0], len(preds)), dtype=object)
-    for j, p in enumerate(preds):
-        out[:, j] = p
-    return out
 
 
 def _validate_X(estimator, X, **kwargs):
@@ -341,7 +331,10 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         classes : array-like, or list of array-like / None per task, default=None
             All labels of each classification task, needed on the first call
             when a batch may not show every class. Inferred from ``y`` if None.
-            Ignored after the first call.
+            One flat array of labels (``classes=[0, 1]``, the form of
+            :meth:`sklearn.neural_network.MLPClassifier.partial_fit` and of
+            ``learning_curve(exploit_incremental_learning=True)``) gives every
+            classification task those labels. Ignored after the first call.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each row, as in :meth:`fit`.
 
@@ -676,7 +669,7 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         """
         outputs = self._outputs(X)
         preds = self.tasks_.predict(outputs)
-        return preds[0] if self._y_1d else _stack_predictions(preds)
+        return preds[0] if self._y_1d else stack_predictions(preds)
 
     @available_if(_has_classification_task)
     def predict_proba(self, X):
