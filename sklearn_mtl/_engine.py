@@ -18,10 +18,12 @@ import warnings
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EpochTimer, PrintLog
+from skorch.callbacks import Callback, EpochTimer
 from skorch.utils import TeeGenerator
 from torch import nn
 from torch.func import functional_call
+
+from ._progress import progress_callbacks
 
 #: ``precision`` parameter value -> autocast dtype (None: plain float32).
 PRECISIONS = {"float32": None, "bf16": torch.bfloat16}
@@ -151,12 +153,12 @@ class MultiTaskNet(NeuralNet):
     ``(n, sum of task widths)``; ``criterion`` is an :class:`Objective`.
     """
 
+    #: Task names, set by the estimator, for the per-task history keys and log.
+    task_names = None
+
     def get_default_callbacks(self):
-        callbacks = [("epoch_timer", EpochTimer())]
-        if self.verbose:
-            per_task = ["train_task_losses", "train_task_weights", "valid_task_scores"]
-            callbacks.append(("print_log", PrintLog(keys_ignored=per_task)))
-        return callbacks
+        # Per-task history keys always; the epoch table and batch bar by verbose.
+        return [("epoch_timer", EpochTimer()), *progress_callbacks(self.verbose)]
 
     # ------------------------------------------------------------------ steps
     #: Autocast dtype for the forward pass (None: no autocast); set by the estimator.

@@ -385,6 +385,7 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
             group["lr"] = self.learning_rate_init
         net.autocast_dtype = PRECISIONS[self.precision]
         net.compile_forward = self.compile
+        net.task_names = list(self.task_names_)
         stopping = dict(net.callbacks_)["stopping"]
         stopping.tol, stopping.n_iter_no_change = self.tol, self.n_iter_no_change
         stopping.early_stopping = self.early_stopping and not incremental
@@ -630,8 +631,18 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
             ]
             self.best_validation_score_ = stopping.best_score_
             self.best_loss_ = None
+            valid = [
+                row["valid_task_scores"]
+                for row in history
+                if "valid_task_scores" in row
+            ]
+            self.task_validation_scores_ = {
+                name: [epoch[j] for epoch in valid]
+                for j, name in enumerate(self.task_names_)
+            }
         else:
             self.validation_scores_ = None
+            self.task_validation_scores_ = None
             self.best_validation_score_ = None
             self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
 
