@@ -1,5 +1,6 @@
 """Shared test settings and fixtures."""
 
+import importlib.util
 import warnings
 
 import numpy as np
@@ -40,3 +41,14 @@ def mixed_data():
         }
     )
     return X, y
+
+
+def pytest_collection_modifyitems(config, items):
+    # matplotlib is optional (the [plot] extra): without it, skip the doctests
+    # of the module that draws, as its tests skip themselves.
+    if importlib.util.find_spec("matplotlib") is not None:
+        return
+    skip = pytest.mark.skip(reason="matplotlib is not installed")
+    for item in items:
+        if item.nodeid.startswith("sklearn_mtl/inspection.py"):
+            item.add_marker(skip)

@@ -110,7 +110,10 @@ bool, int or str, default="from_dtype"
         least ``tol`` for ``n_iter_no_change`` consecutive epochs.
 
     verbose : bool or int, default=False
-        Print a line per epoch.
+        ``1`` (or True) prints a table row per epoch: the training loss, each
+        task's training loss (``train_loss_<task>``) and, with early stopping,
+        the mean and each task's validation score (``valid_score_<task>``).
+        ``2`` adds a progress bar over each epoch's batches (tqdm, on stderr).
 
     warm_start : bool, default=False
         Reuse the fitted network (and optimizer state) on the next ``fit``.
@@ -251,6 +254,10 @@ _ATTRIBUTES = """task_names_ : list of str
 
     best_validation_score_ : float or None
         Best of ``validation_scores_``.
+
+    task_validation_scores_ : dict of str to list of float, or None
+        Each task's validation score per epoch (accuracy, or R2 for
+        regression), with early stopping; else None.
 
     task_weight_curves_ : dict of str to list of float
         Each task's loss weight per epoch (mean over the epoch's batches) as

@@ -34,10 +34,11 @@ import warnings
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EpochTimer, PrintLog
+from skorch.callbacks import Callback, EpochTimer
 from skorch.utils import TeeGenerator
 from torch import nn
 
+from ._progress import progress_callbacks
 from ._tasks import MultiTaskLoss, TaskTargets
 
 #: ``precision`` parameter value -> autocast dtype (None: plain float32).
@@ -279,7 +280,7 @@ class MLPStopping(Callback):
                 # Kept on the CPU: it is pickled with the model (no CUDA tensors).
                 self.best_state_ = net.snapshot(device="cpu")
         if self.no_improvement_count_ > self.n_iter_no_change:
-            raise KeyboardInterrupt  # skorch's way to end training from a callback
+            net.request_stop()
 
     def on_train_end(self, net, **kwargs):
         if self.early_stopping and self.best_state_ is not None:
@@ -372,16 +373,20 @@ class MultiTaskEngine(NeuralNet):
         self.use_compile = use_compile
 
     # ------------------------------------------------------------------ setup
+    @property
+    def task_names(self):
+        """Task names, for the per-task history keys and the epoch log."""
+        return None if self.tasks is None else list(self.tasks.names)
+
     def get_default_callbacks(self):
-        callbacks = [
+        # Divergence first (it may undo the epoch); per-task history keys always,
+        # the epoch table and batch bar by verbose; the stopping rule last.
+        return [
             ("epoch_timer", EpochTimer()),
             ("divergence", DivergenceGuard()),
+            *progress_callbacks(self.verbose),
             ("stopping", MLPStopping()),
         ]
-        if self.verbose:
-            per_task = ["train_task_losses", "train_task_weights", "valid_task_scores"]
-            callbacks.append(("print_log", PrintLog(keys_ignored=per_task)))
-        return callbacks
 
     @contextlib.contextmanager
     def _seeded(self):
@@ -455,9 +460,10 @@ class MultiTaskEngine(NeuralNet):
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Train ``max_epochs`` epochs on ``X`` (a TaskDataset, or tensors and y).
 
-        A callback that raises KeyboardInterrupt (skorch's convention, as
-        :class:`MLPStopping` does) ends training normally and sets
-        ``stopped_early_``; a user's Ctrl-C ends it with a warning and a usable
+        A callback that calls :meth:`request_stop` (as :class:`MLPStopping`
+        does) or raises KeyboardInterrupt in ``on_epoch_end`` (skorch's
+        convention, as its ``EarlyStopping`` does) ends training normally and
+        sets ``stopped_early_``; a user's Ctrl-C ends it with a warning and a usable
         model. Exceptions (:class:`TrainingDivergedError` included) propagate.
         """
         if not self.initialized_:
@@ -487,13 +493,20 @@ class MultiTaskEngine(NeuralNet):
             self.__dict__.pop("_inference", None)
         return self
 
+    def request_stop(self) -> None:
+        """End training after this epoch, once every callback has seen it."""
+        self.__dict__["_stop_requested"] = True
+
     def notify(self, method_name, **cb_kwargs):
         try:
             super().notify(method_name, **cb_kwargs)
         except KeyboardInterrupt:
+            # skorch's convention: a callback ends training by raising it.
             if method_name == "on_epoch_end":
                 raise _StopTraining from None
             raise
+        if method_name == "on_epoch_end" and self.__dict__.pop("_stop_requested", 0):
+            raise _StopTraining
 
     def _batch_hooks(self):
         """Which per-batch notifications some callback actually listens to."""

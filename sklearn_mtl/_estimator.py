@@ -51,7 +51,12 @@ from ._inputs import (
     input_module,
     validate_inputs,
 )
-from ._tasks import build_tasks, resolve_per_task, split_target_columns
+from ._tasks import (
+    build_tasks,
+    resolve_per_task,
+    split_target_columns,
+    stack_predictions,
+)
 from .nn import ACTIVATIONS, ARCHITECTURES, NUM_EMBEDDINGS, build_network
 from .weighting import TORCHJD_AGGREGATORS, WEIGHTINGS, make_weighting
 
@@ -131,17 +136,6 @@ def _check_callbacks(callbacks) -> list:
 
 
 _ENGINE_CALLBACKS = {"epoch_timer", "divergence", "stopping", "print_log"}
-
-
-def _stack_predictions(preds: list[np.ndarray]) -> np.ndarray:
-    """(n, n_tasks) predictions; a common dtype if one exists, else object."""
-    kinds = {p.dtype.kind for p in preds}
-    if kinds <= set("biuf") or kinds == {"U"}:
-        return np.column_stack(preds)
-    out = np.empty((preds[0].shape[0], len(preds)), dtype=object)
-    for j, p in enumerate(preds):
-        out[:, j] = p
-    return out
 
 
 def _build_network(
@@ -351,7 +345,10 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         classes : array-like, or list of array-like / None per task, default=None
             All labels of each classification task, needed on the first call
             when a batch may not show every class. Inferred from ``y`` if None.
-            Ignored after the first call.
+            One flat array of labels (``classes=[0, 1]``, the form of
+            :meth:`sklearn.neural_network.MLPClassifier.partial_fit` and of
+            ``learning_curve(exploit_incremental_learning=True)``) gives every
+            classification task those labels. Ignored after the first call.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each row, as in :meth:`fit`.
 
@@ -673,8 +670,18 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             self.validation_scores_ = scores
             self.best_validation_score_ = max(scores)
             self.best_loss_ = None
+            valid = [
+                row["valid_task_scores"]
+                for row in history
+                if "valid_task_scores" in row
+            ]
+            self.task_validation_scores_ = {
+                name: [epoch[j] for epoch in valid]
+                for j, name in enumerate(self.task_names_)
+            }
         else:
             self.validation_scores_ = None
+            self.task_validation_scores_ = None
             self.best_validation_score_ = None
             self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
 
@@ -713,7 +720,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         """
         outputs = self._outputs(X)
         preds = self.tasks_.predict(outputs)
-        return preds[0] if self._y_1d else _stack_predictions(preds)
+        return preds[0] if self._y_1d else stack_predictions(preds)
 
     def _predict_proba(self, X):
         outputs = self._outputs(X)

@@ -634,10 +634,16 @@ class TaskSet:
 def build_tasks(columns, names, task_types=None, classes=None, force_kind=None):
     """Create the TaskSet for target columns (first fit)."""
     kinds = resolve_per_task(task_types, names, "task_types", single_value_ok=False)
+    flat = False
     if classes is None:
         per_task_classes = [None] * len(names)
     elif len(names) == 1 and not _is_list_of_arrays(classes):
         per_task_classes = [classes]
+    elif _is_flat_labels(classes):
+        # MLPClassifier's form (and learning_curve's): one array of labels that
+        # every classification task shares.
+        per_task_classes = [np.asarray(classes)] * len(names)
+        flat = True
     else:
         per_task_classes = list(classes)
         if len(per_task_classes) != len(names):
@@ -669,8 +675,43 @@ def build_tasks(columns, names, task_types=None, classes=None, force_kind=None):
                 f"Task {name!r} is declared {kind!r}, but a regressor only takes "
                 "regression tasks; use MultiTaskNeuralEstimator."
             )
+        if flat and (
+            kind == "regression"
+            or (kind is None and infer_kind(values, missing, name) == "regression")
+        ):
+            cls = None  # the shared labels are those of the classification tasks
         tasks.append(Task.from_column(name, values, missing, kind, cls))
     return TaskSet(tasks)
+
+
+def _is_flat_labels(classes) -> bool:
+    """Whether ``classes`` is one flat sequence of labels (not one per task)."""
+    if isinstance(classes, np.ndarray):
+        if classes.ndim != 1:
+            return False
+    elif not isinstance(classes, list | tuple):
+        return False
+    return len(classes) > 0 and all(c is not None and np.ndim(c) == 0 for c in classes)
+
+
+def stack_predictions(preds: list[np.ndarray]) -> np.ndarray:
+    """``(n, n_tasks)`` predictions in which every task keeps its label type.
+
+    The tasks' common dtype when casting to it keeps each task's kind of value
+    (all bools, all integers, all floats, all strings), else an object array:
+    a bool task next to a float task still predicts ``True`` / ``False``, and
+    integer labels next to a regression task keep their exact values.
+    """
+    groups = {"b": "b", "i": "i", "u": "i", "f": "f", "U": "U"}
+    common = np.result_type(*preds)
+    same_kind = {groups.get(p.dtype.kind) for p in preds} == {groups.get(common.kind)}
+    if same_kind and common.kind != "O":
+        if all(np.can_cast(p.dtype, common, "safe") for p in preds):
+            return np.column_stack(preds).astype(common, copy=False)
+    out = np.empty((preds[0].shape[0], len(preds)), dtype=object)
+    for j, p in enumerate(preds):
+        out[:, j] = p
+    return out
 
 
 def _is_list_of_arrays(classes) -> bool:

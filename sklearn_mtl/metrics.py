@@ -27,6 +27,11 @@ from inspect import signature
 import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import get_scorer, get_scorer_names
+from sklearn.utils.metadata_routing import (
+    MetadataRequest,
+    _MetadataRequester,
+    _routing_enabled,
+)
 from sklearn.utils.validation import check_is_fitted
 
 from ._engine import MultiTaskEngine, TaskDataset
@@ -299,7 +304,63 @@ def _task_columns(model, y, X=None) -> list[np.ndarray]:
 
 
 # --------------------------------------------------------------------------- scorers
-class _TaskScorer:
+class _RoutedScorer(_MetadataRequester):
+    """Metadata routing of a scorer, as scikit-learn's own scorers do.
+
+    With ``sklearn.set_config(enable_metadata_routing=True)``, a meta-estimator
+    (``cross_validate``, ``GridSearchCV``, ...) passes ``sample_weight`` to the
+    scorer once it is requested with ``scorer.set_score_request(sample_weight=True)``.
+    """
+
+    def set_score_request(self, **kwargs):
+        """Set the metadata this scorer requests (``sample_weight``).
+
+        Only available with ``sklearn.set_config(enable_metadata_routing=True)``.
+
+        Parameters
+        ----------
+        **kwargs : dict
+            ``param_name=alias`` with alias one of ``{True, False, None, str}``.
+
+        Returns
+        -------
+        self : object
+            The scorer.
+        """
+        if not _routing_enabled():
+            raise RuntimeError(
+                "This method is only available when metadata routing is enabled."
+                " You can enable it using"
+                " sklearn.set_config(enable_metadata_routing=True)."
+            )
+        unknown = set(kwargs) - {"sample_weight"}
+        if unknown:
+            raise TypeError(
+                f"Unexpected args: {sorted(unknown)}; the scorer accepts "
+                "sample_weight only."
+            )
+        self._metadata_request = MetadataRequest(owner=self)
+        for param, alias in kwargs.items():
+            self._metadata_request.score.add_request(param=param, alias=alias)
+        return self
+
+    def _get_metadata_request(self):
+        if hasattr(self, "_metadata_request"):
+            return self._metadata_request
+        request = MetadataRequest(owner=self)
+        # Like make_scorer's: sample_weight is accepted, not requested by default.
+        request.score.add_request(param="sample_weight", alias=None)
+        return request
+
+    def _accept_sample_weight(self) -> bool:
+        # scikit-learn's multi-metric scorer asks this when routing is disabled.
+        return True
+
+    def _routing_repr(self):
+        return repr(self)
+
+
+class _TaskScorer(_RoutedScorer):
     """Scorer of one task with one metric; see :func:`make_task_scorer`."""
 
     def __init__(self, task, metric: _Metric):
@@ -319,7 +380,7 @@ class _TaskScorer:
         return f"make_task_scorer({self.task!r}, {self.metric!r})"
 
 
-class _MultiTaskScorer:
+class _MultiTaskScorer(_RoutedScorer):
     """Scorer of every task with several metrics; see :func:`make_multitask_scorer`."""
 
     def __init__(self, metrics: dict, regression_metrics: dict):
@@ -427,6 +488,10 @@ def make_task_scorer(task: str | int, scoring, **kwargs) -> _TaskScorer:
       on a task without probabilities).
     - Each scorer runs the network once per call; to score many tasks and
       metrics with one forward pass use :func:`make_multitask_scorer`.
+    - With ``sklearn.set_config(enable_metadata_routing=True)``,
+      ``scorer.set_score_request(sample_weight=True)`` makes ``cross_validate``,
+      ``GridSearchCV`` and friends pass the routed ``sample_weight`` to it, as
+      they do to :func:`sklearn.metrics.make_scorer`'s scorers.
 
     Examples
     --------
@@ -470,7 +535,9 @@ def make_multitask_scorer(
         refit="<task>_<metric>")`` and ``cross_validate`` (whose results gain
         ``"test_<task>_<metric>"`` keys). The network runs once per call (for a
         ``Pipeline``, its steps before the estimator transform ``X`` once).
-        Each task's defaults are those of :func:`make_task_scorer`. Picklable.
+        Each task's defaults are those of :func:`make_task_scorer`. Picklable;
+        ``set_score_request(sample_weight=True)`` under metadata routing, as
+        :func:`make_task_scorer`.
 
     Raises
     ------

@@ -554,3 +554,118 @@ def test_construction_errors(fitted):
     logreg = LogisticRegression().fit(X, y["tier"])
     with pytest.raises(TypeError, match="LogisticRegression"):
         make_task_scorer(0, "accuracy")(logreg, X, y["tier"])
+
+
+# --------------------------------------------------------------------------- routing
+def _binary_data(n=90, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 4))
+    y = np.column_stack([X[:, 0] > 0, X[:, 1] + 0.5 * rng.normal(size=n) > 0])
+    return X, y, rng.uniform(0.1, 2.0, size=n)
+
+
+def test_routed_sample_weight_reaches_every_scorer_call():
+    import sklearn
+
+    X, y, w = _binary_data()
+    received = []
+
+    def weighted_accuracy(y_true, y_pred, sample_weight=None):
+        received.append(sample_weight)
+        return accuracy_score(y_true, y_pred, sample_weight=sample_weight)
+
+    cv = KFold(3)
+    with sklearn.config_context(enable_metadata_routing=True):
+        scorer = make_task_scorer(1, weighted_accuracy)
+        assert scorer.set_score_request(sample_weight=True) is scorer
+        clf = _model_binary().set_fit_request(sample_weight=False)
+        result = cross_validate(
+            clf,
+            X,
+            y,
+            scoring=scorer,
+            cv=cv,
+            params={"sample_weight": w},
+            return_estimator=True,
+        )
+    assert len(received) == 3
+    assert all(r is not None for r in received)
+    splits = list(cv.split(X))
+    for (_, test), weights in zip(splits, received):
+        np.testing.assert_array_equal(weights, w[test])
+    for (_, test), est, score in zip(splits, result["estimator"], result["test_score"]):
+        hand = accuracy_score(
+            y[test, 1], est.predict(X[test])[:, 1], sample_weight=w[test]
+        )
+        assert score == pytest.approx(hand, abs=1e-12)
+    unweighted = [
+        accuracy_score(y[test, 1], est.predict(X[test])[:, 1])
+        for (_, test), est in zip(splits, result["estimator"])
+    ]
+    assert not np.allclose(result["test_score"], unweighted)
+
+
+def _model_binary():
+    return MultiTaskClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+
+
+def test_routed_sample_weight_reaches_multitask_scorer_and_scorer_dicts():
+    import sklearn
+
+    X, y, w = _binary_data()
+    cv = KFold(3)
+    with sklearn.config_context(enable_metadata_routing=True):
+        clf = _model_binary().set_fit_request(sample_weight=False)
+        multi = make_multitask_scorer(metrics=("accuracy",)).set_score_request(
+            sample_weight=True
+        )
+        by_dict = {
+            "first": make_task_scorer(0, "accuracy").set_score_request(
+                sample_weight=True
+            ),
+            "second": make_task_scorer(1, "accuracy").set_score_request(
+                sample_weight=True
+            ),
+        }
+        res_multi = cross_validate(
+            clf,
+            X,
+            y,
+            scoring=multi,
+            cv=cv,
+            params={"sample_weight": w},
+            return_estimator=True,
+        )
+        res_dict = cross_validate(
+            clf, X, y, scoring=by_dict, cv=cv, params={"sample_weight": w}
+        )
+    for k, (_, test) in enumerate(cv.split(X)):
+        pred = res_multi["estimator"][k].predict(X[test])
+        for j, key in enumerate(["task_0_accuracy", "task_1_accuracy"]):
+            hand = accuracy_score(y[test, j], pred[:, j], sample_weight=w[test])
+            assert res_multi[f"test_{key}"][k] == pytest.approx(hand, abs=1e-12)
+        np.testing.assert_allclose(
+            res_dict["test_first"][k], res_multi["test_task_0_accuracy"][k]
+        )
+        np.testing.assert_allclose(
+            res_dict["test_second"][k], res_multi["test_task_1_accuracy"][k]
+        )
+
+
+def test_set_score_request_needs_routing_and_names_sample_weight_only():
+    import sklearn
+    from sklearn.exceptions import UnsetMetadataPassedError
+
+    scorer = make_task_scorer(0, "accuracy")
+    with pytest.raises(RuntimeError, match="metadata routing is enabled"):
+        scorer.set_score_request(sample_weight=True)
+    X, y, w = _binary_data()
+    with sklearn.config_context(enable_metadata_routing=True):
+        with pytest.raises(TypeError, match="accepts sample_weight only"):
+            make_multitask_scorer().set_score_request(groups=True)
+        # not requested: scikit-learn refuses to drop the weights silently
+        clf = _model_binary().set_fit_request(sample_weight=False)
+        with pytest.raises(UnsetMetadataPassedError, match="sample_weight"):
+            cross_validate(
+                clf, X, y, scoring=scorer, cv=KFold(3), params={"sample_weight": w}
+            )
