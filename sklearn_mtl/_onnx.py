@@ -53,7 +53,8 @@ def _output_names_of(task) -> tuple[str, str | None]:
 def _label_kind(classes: np.ndarray) -> str:
     """ONNX label type of a task's classes: 'string', 'bool', 'int' or 'float'."""
     if classes.dtype.kind == "b" or (
-        classes.dtype.kind == "O" and all(isinstance(c, bool | np.bool_) for c in classes)
+        classes.dtype.kind == "O"
+        and all(isinstance(c, bool | np.bool_) for c in classes)
     ):
         return "bool"
     if classes.dtype.kind in "iu":
@@ -175,13 +176,14 @@ def export_network(est, opset: int, exporter: str = "dynamo"):
     import torch
 
     if exporter not in EXPORTERS:
-        raise ValueError(f"exporter must be one of {list(EXPORTERS)}, got {exporter!r}.")
+        raise ValueError(
+            f"exporter must be one of {list(EXPORTERS)}, got {exporter!r}."
+        )
     module = copy.deepcopy(est.net_.module_).to("cpu").eval()
     example = torch.zeros(2, est.n_features_in_, dtype=torch.float32)
     width = int(est.tasks_.offsets[-1])
-    described = (
-        f"architecture={est.architecture!r}"
-        + ("" if est.trunk is None else f", trunk={est.trunk!r}")
+    described = f"architecture={est.architecture!r}" + (
+        "" if est.trunk is None else f", trunk={est.trunk!r}"
     )
     try:
         with torch.no_grad():
@@ -375,7 +377,9 @@ def _convert(scope, operator, container) -> None:
             scale = np.array([task.scale], np.float32)
             mean = np.array([task.mean], np.float32)
             node("Mul", [part, _constant(scope, container, "mtl_scale", scale)], scaled)
-            node("Add", [scaled, _constant(scope, container, "mtl_mean", mean)], shifted)
+            node(
+                "Add", [scaled, _constant(scope, container, "mtl_mean", mean)], shifted
+            )
             node("Reshape", [shifted, flat], label)
             continue
         proba = next(outputs).full_name
@@ -430,9 +434,9 @@ def register() -> None:
       to ``predict_proba`` (columns in the order of the task's ``classes``);
     - ``<task>_value`` (regression): ``(n,)`` float32 predictions.
 
-    skl2onnx replaces characters other than letters, digits and ``_`` in a task
-    name by ``_`` (and suffixes a number on a clash); read the exact names from
-    ``InferenceSession.get_outputs()``.
+    Task names are used as they are (``"has churn"`` gives ``"has churn_label"``);
+    skl2onnx suffixes a number only if a name clashes with another variable of
+    the graph (``InferenceSession.get_outputs()`` lists the names).
 
     The torch network is exported by ``torch.onnx.export``; choose the exporter
     with skl2onnx's options: ``options={MultiTaskClassifier: {"exporter":
