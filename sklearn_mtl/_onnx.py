@@ -248,6 +248,15 @@ def export_network(est, opset: int, exporter: str = "dynamo"):
     return model
 
 
+def _subgraphs(attr) -> list:
+    """The graphs held by a node attribute (the bodies of If / Loop / Scan)."""
+    from onnx import AttributeProto
+
+    if attr.type == AttributeProto.GRAPH:
+        return [attr.g]
+    return list(attr.graphs) if attr.type == AttributeProto.GRAPHS else []
+
+
 def _graph_names(graph, names: set) -> set:
     """Every value name used in ``graph`` and its subgraphs."""
     names.update(i.name for i in graph.input)
@@ -257,7 +266,7 @@ def _graph_names(graph, names: set) -> set:
         names.update(node.input)
         names.update(node.output)
         for attr in node.attribute:
-            for sub in [attr.g, *attr.graphs] if attr.type in (5, 10) else []:
+            for sub in _subgraphs(attr):
                 _graph_names(sub, names)
     names.discard("")
     return names
@@ -277,7 +286,7 @@ def _rename_graph(graph, mapping: dict) -> None:
         rename(node.input)
         rename(node.output)
         for attr in node.attribute:
-            for sub in [attr.g, *attr.graphs] if attr.type in (5, 10) else []:
+            for sub in _subgraphs(attr):
                 _rename_graph(sub, mapping)
 
 
