@@ -52,3 +52,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid.startswith("sklearn_mtl/inspection.py"):
             item.add_marker(skip)
+
+
+# The ONNX doctest needs the optional [onnx] extra; without it, skip the module.
+try:
+    import onnxruntime  # noqa: F401
+    import skl2onnx  # noqa: F401
+except ImportError:
+    collect_ignore = ["sklearn_mtl/_onnx.py"]

@@ -12,7 +12,7 @@ import pytest
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 TEXT = README.read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, flags=re.S)
-TITLES = ["quickstart", "mixed", "scoring", "inspect", "tabular"]
+TITLES = ["quickstart", "mixed", "scoring", "inspect", "tabular", "onnx"]
 
 
 def _run(index, **namespace):
