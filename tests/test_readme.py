@@ -122,3 +122,19 @@ def test_tabular_example_takes_the_raw_frame():
     assert est.predict(X.head(2)).shape == (2, 2)
     unseen = X.head(2).assign(city=["tokyo", None])  # unknown and missing
     assert np.isfinite(est.predict_proba(unseen)[0]).all()
+
+
+@pytest.mark.slow
+def test_onnx_example_serves_the_same_predictions():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("skl2onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ns, _ = _run(TITLES.index("onnx"))  # the block asserts equality itself
+    assert ns["names"] == [
+        "churn_label",
+        "churn_probabilities",
+        "tier_label",
+        "tier_probabilities",
+        "spend_value",
+    ]
