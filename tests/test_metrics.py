@@ -6,6 +6,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
 from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
@@ -26,6 +28,7 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import (
     GridSearchCV,
+    GroupKFold,
     KFold,
     cross_val_score,
     cross_validate,
@@ -40,6 +43,7 @@ from sklearn_mtl.metrics import (
     make_multitask_scorer,
     make_task_scorer,
     per_task_report,
+    transfer_report,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -669,3 +673,175 @@ def test_set_score_request_needs_routing_and_names_sample_weight_only():
             cross_validate(
                 clf, X, y, scoring=scorer, cv=KFold(3), params={"sample_weight": w}
             )
+
+
+# --------------------------------------------------------------------------- transfer
+def _tiny(**params):
+    return MultiTaskNeuralEstimator(
+        hidden_layer_sizes=(8,), max_iter=4, random_state=0, **params
+    )
+
+
+def test_transfer_report_equals_a_hand_computation():
+    X, y = _data(n=150)
+    est = _tiny(task_types={"tier": "multiclass"})
+    cv = KFold(3, shuffle=True, random_state=0)
+    report = transfer_report(est, X, y, cv=cv)
+
+    joint = {t: [] for t in TASKS}
+    single = {t: [] for t in TASKS}
+
+    def score(model, name, rows):
+        truth = y[name].iloc[rows]
+        keep = truth.notna().to_numpy()
+        truth = truth[keep].to_numpy()
+        if name == "churn":
+            proba = model.predict_proba(X[rows])
+            proba = proba[0] if isinstance(proba, list) else proba
+            return roc_auc_score(truth == "yes", proba[keep, 1])
+        pred = np.asarray(model.predict(X[rows]))
+        pred = pred[:, list(model.task_names_).index(name)]
+        if name == "tier":
+            return accuracy_score(truth.astype(int), pred[keep].astype(int))
+        return r2_score(truth.astype(float), pred[keep].astype(float))
+
+    for train, test in cv.split(X):
+        model = clone(est).fit(X[train], y.iloc[train])
+        for name in TASKS:
+            joint[name].append(score(model, name, test))
+            alone = clone(est).set_params(
+                task_types={"tier": "multiclass"} if name == "tier" else None
+            )
+            alone.fit(X[train], y[[name]].iloc[train])
+            single[name].append(score(alone, name, test))
+
+    assert list(report.index) == TASKS
+    assert report["kind"].tolist() == ["binary", "multiclass", "regression"]
+    assert report["metric"].tolist() == ["roc_auc", "accuracy", "r2"]
+    assert report["n_labelled"].tolist() == y.notna().sum().tolist()
+    for name in TASKS:
+        row = report.loc[name]
+        assert row["joint_per_fold"] == tuple(joint[name])
+        assert row["single_per_fold"] == tuple(single[name])
+        assert row["joint"] == pytest.approx(np.mean(joint[name]), abs=1e-15)
+        assert row["single"] == pytest.approx(np.mean(single[name]), abs=1e-15)
+        diff = np.subtract(joint[name], single[name])
+        assert row["gain"] == pytest.approx(diff.mean(), abs=1e-15)
+
+
+@pytest.mark.parametrize("confidence", [0.95, 0.8])
+def test_transfer_report_interval_is_the_paired_t_interval(confidence):
+    X, y = _data(n=150)
+    report = transfer_report(_tiny(), X, y, cv=4, random_state=0, confidence=confidence)
+    for _, row in report.iterrows():
+        d = np.subtract(row["joint_per_fold"], row["single_per_fold"])
+        low, high = stats.t.interval(
+            confidence, len(d) - 1, loc=d.mean(), scale=stats.sem(d)
+        )
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+        expected = (
+            "helps"
+            if low > 0
+            else "hurts (negative transfer)"
+            if high < 0
+            else "no difference"
+        )
+        assert row["verdict"] == expected
+
+
+def _scarce_task(related, n=800, n_labelled=60, seed=0):
+    """A task labelled on 60 rows and a fully labelled sibling."""
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 40))
+    h = X[:, :20] @ rng.normal(size=20) / np.sqrt(20)
+    scarce = (h + 0.2 * rng.normal(size=n) > 0) * 1.0
+    scarce[rng.permutation(n)[n_labelled:]] = np.nan
+    other = X[:, 20:] @ rng.normal(size=20) / np.sqrt(20)
+    sibling = ((h if related else other) + 0.1 * rng.normal(size=n) > 0) * 1.0
+    return X, pd.DataFrame({"scarce": scarce, "sibling": sibling})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "related, verdict", [(True, "helps"), (False, "no difference")]
+)
+def test_transfer_report_verdict_on_a_scarce_task(related, verdict):
+    # The sibling shares the scarce task's signal (related) or uses other
+    # features: only the former can lift a task that has 60 labels.
+    X, y = _scarce_task(related)
+    est = MultiTaskNeuralEstimator(
+        hidden_layer_sizes=(32,),
+        max_iter=30,
+        learning_rate_init=0.01,
+        task_types={"scarce": "binary", "sibling": "binary"},
+        random_state=0,
+    )
+    report = transfer_report(est, X, y, cv=5, random_state=0)
+    row = report.loc["scarce"]
+    assert row["n_labelled"] == 60
+    assert row["verdict"] == verdict
+    if related:
+        assert row["gain"] > 0.1 and row["ci_low"] > 0
+    else:
+        assert row["ci_low"] < 0 < row["ci_high"]
+
+
+def test_transfer_report_pipeline_groups_scoring_and_jobs():
+    import joblib
+
+    X, y = _data(n=150)
+    y = y[["churn", "tier"]]
+    pipe = make_pipeline(
+        StandardScaler(),
+        MultiTaskClassifier(
+            hidden_layer_sizes=(8,),
+            max_iter=4,
+            random_state=0,
+            class_weight={"churn": "balanced"},  # restricted per clone
+        ),
+    )
+    groups = np.arange(150) % 5
+    with pytest.raises(ValueError, match="groups"):
+        transfer_report(pipe, X, y, cv=GroupKFold(5))
+    report = transfer_report(
+        pipe, X, y, cv=GroupKFold(5), groups=groups, scoring={"binary": "f1"}
+    )
+    assert report["metric"].tolist() == ["f1", "accuracy"]
+    assert all(len(folds) == 5 for folds in report["joint_per_fold"])
+    with joblib.parallel_backend("threading"):
+        parallel = transfer_report(
+            pipe,
+            X,
+            y,
+            cv=GroupKFold(5),
+            groups=groups,
+            scoring={"binary": "f1"},
+            n_jobs=2,
+        )
+    pd.testing.assert_frame_equal(parallel, report)
+
+
+def test_transfer_report_errors():
+    X, y = _data(n=60)
+    est = _tiny()
+    with pytest.raises(TypeError, match="got LogisticRegression"):
+        transfer_report(LogisticRegression(), X, y)
+    with pytest.raises(ValueError, match="at least two tasks"):
+        transfer_report(est, X, y["spend"])
+    with pytest.raises(ValueError, match="at least two tasks"):
+        transfer_report(est, X, y[["spend"]])
+    with pytest.raises(ValueError, match="n_splits=2 or more"):
+        transfer_report(est, X, y, cv=1)
+    with pytest.raises(ValueError, match="Expected `cv` as an integer"):
+        transfer_report(est, X, y, cv="five")
+    one_split = [(np.arange(40), np.arange(40, 60))]
+    with pytest.raises(ValueError, match="at least two cross-validation folds"):
+        transfer_report(est, X, y, cv=one_split)
+    with pytest.raises(ValueError, match="confidence must be in"):
+        transfer_report(est, X, y, confidence=1.5)
+    with pytest.raises(ValueError, match=r"keys \['colour'\] that are neither"):
+        transfer_report(est, X, y, scoring={"colour": "f1"})
+    with pytest.raises(ValueError, match="'spend' is a regression task"):
+        transfer_report(est, X, y, scoring="accuracy")
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        transfer_report(est, X[:50], y)
