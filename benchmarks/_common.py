@@ -41,6 +41,7 @@ def ours(epochs, device="cpu", **params):
         batch_size=BATCH,
         learning_rate_init=LR,
         max_iter=epochs,
+        early_stopping=False,  # every system trains on every row, every epoch
         random_state=0,
         device=device,
         **params,

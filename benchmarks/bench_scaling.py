@@ -66,7 +66,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", default="benchmarks/results_scaling.json")
+    parser.add_argument("--json", default="/tmp/sklearn_mtl_scaling.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     # Warm-up: lazy initialisation is not timed.

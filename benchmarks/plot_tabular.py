@@ -41,6 +41,8 @@ def plot_scarce_curves(results: dict, out: str) -> None:
         seeds = ds["seeds"]
         sizes = [p["n_labelled"] for p in seeds[0]["scarce"]]
         for model, label in LABELS.items():
+            if model not in seeds[0]["scarce"][0]:
+                continue
             values = np.array(
                 [[p[model]["scores"][task] for p in s["scarce"]] for s in seeds]
             )

@@ -31,14 +31,18 @@ bool, int or str, default="from_dtype"
         columns (raw tabular data) and ``None`` for all-numeric input, which
         is then read exactly as given.
 
-    num_embeddings : {"piecewise_linear", "piecewise_linear_tree", \
-"periodic"} or None, default=None
+    num_embeddings : {"auto", "piecewise_linear", "piecewise_linear_tree", \
+"periodic"} or None, default="auto"
         Embedding of each numeric feature (Gorishniy et al., NeurIPS 2022,
         package ``rtdl_num_embeddings``): ``"piecewise_linear"`` on quantile
         bins, ``"piecewise_linear_tree"`` on target-aware bins (for every task a
         decision tree per feature on its labelled rows; a feature's bin edges
         are the union over tasks, thinned to ``n_bins``), ``"periodic"``
         (learned sin/cos frequencies). ``None`` feeds the numbers directly.
+        ``"auto"`` is ``"piecewise_linear"`` when ``X`` has categorical
+        columns (raw tabular data, where it was measured best: see
+        ``docs/tabular.md``) and ``None`` for all-numeric input. The choice
+        is kept in ``inputs_["num_embeddings"]``.
 
     n_bins : int, default=48
         Number of bins of the piecewise-linear embeddings.
@@ -118,9 +122,12 @@ bool, int or str, default="from_dtype"
     warm_start : bool, default=False
         Reuse the fitted network (and optimizer state) on the next ``fit``.
 
-    early_stopping : bool, default=False
+    early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the rows, stop when their mean
         per-task score stops improving, and restore the best weights.
+        ``"auto"`` turns it on for a ``fit`` on at least 1000 rows (100
+        validation rows at the default fraction); ``partial_fit`` never
+        holds rows out.
 
     validation_fraction : float in (0, 1), default=0.1
         Share of the rows held out for early stopping.

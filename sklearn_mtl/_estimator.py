@@ -174,7 +174,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
     _parameter_constraints: dict = {
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
         "numeric_scaling": [StrOptions(set(NUMERIC_SCALINGS)), None],
-        "num_embeddings": [StrOptions(set(NUM_EMBEDDINGS)), None],
+        "num_embeddings": [StrOptions(set(NUM_EMBEDDINGS) | {"auto"}), None],
         "n_bins": [Interval(Integral, 2, None, closed="left")],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "n_ensemble": [Interval(Integral, 1, None, closed="left")],
@@ -199,7 +199,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         "tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "device": [str],
@@ -416,14 +416,21 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
                 names = [f"task_{i}" for i in range(len(columns))]
             tasks = self._build_tasks(columns, names, classes)
             targets = tasks.encode(columns, sample_weight, self._class_weight())
-            if self.num_embeddings in ("piecewise_linear", "piecewise_linear_tree"):
+            embeddings = self.num_embeddings
+            if embeddings == "auto":
+                # Raw tabular data (categorical columns): piecewise-linear numeric
+                # embeddings, measured best there; all-numeric X is read as is.
+                tabular = bool(self.inputs_["categorical"])
+                embeddings = "piecewise_linear" if tabular else None
+            self.inputs_ = {**self.inputs_, "num_embeddings": embeddings}
+            if embeddings in ("piecewise_linear", "piecewise_linear_tree"):
                 # Bin edges of the numeric embeddings, learned on X (and y).
                 self.inputs_ = fit_bins(
                     self.inputs_,
                     X,
                     targets,
                     [t.kind for t in tasks.tasks],
-                    self.num_embeddings,
+                    embeddings,
                     self.n_bins,
                 )
             plan.tasks, plan.names, plan.is_1d = tasks, names, is_1d
@@ -457,7 +464,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _train(self, plan, incremental):
         engine = self.engine_
-        early_stopping = self.early_stopping and not incremental
+        early_stopping = self._uses_early_stopping(len(plan.data)) and not incremental
         epochs_before = len(engine.history)
         epochs = 1 if incremental else self.max_iter
         split = None
@@ -528,6 +535,21 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             )
         return [float(w) for w in weights]
 
+    def _resolved_embeddings(self, inputs: dict):
+        """The numeric embedding fit chose (``inputs_["num_embeddings"]``)."""
+        embeddings = inputs.get("num_embeddings", self.num_embeddings)
+        if embeddings == "auto":  # a model saved before the choice was recorded
+            return None
+        return embeddings
+
+    def _uses_early_stopping(self, n_samples: int) -> bool:
+        """``early_stopping``; ``"auto"``: on from 1000 rows (100 validation rows
+        at the default ``validation_fraction``), as HistGradientBoosting's "auto"
+        turns it on for large data."""
+        if self.early_stopping == "auto":
+            return n_samples >= 1000
+        return bool(self.early_stopping)
+
     def _weight_decay(self, batch_size: int) -> float:
         """Weights only: L2 scaled per batch as in MLPClassifier (``"adam"``), or
         AdamW's decoupled weight decay (``"adamw"``)."""
@@ -569,7 +591,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             module=_build_network,
             module__architecture=self.architecture,
             module__inputs=inputs,
-            module__num_embeddings=self.num_embeddings,
+            module__num_embeddings=self._resolved_embeddings(inputs),
             module__embedding_dim=self.embedding_dim,
             module__output_widths=tasks.output_widths,
             module__n_ensemble=self.n_ensemble,
@@ -666,7 +688,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             for j, name in enumerate(self.task_names_)
         }
         scores = [row["valid_score"] for row in history if "valid_score" in row]
-        if self.early_stopping and scores:
+        if scores:
             self.validation_scores_ = scores
             self.best_validation_score_ = max(scores)
             self.best_loss_ = None
@@ -849,7 +871,7 @@ class MultiTaskNeuralEstimator(_BaseMultiTask):
         task_types=None,
         categorical_features="from_dtype",
         numeric_scaling="auto",
-        num_embeddings=None,
+        num_embeddings="auto",
         n_bins=48,
         embedding_dim=16,
         hidden_layer_sizes=(100,),
@@ -869,7 +891,7 @@ class MultiTaskNeuralEstimator(_BaseMultiTask):
         tol=1e-4,
         verbose=False,
         warm_start=False,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
         device="auto",
@@ -1002,7 +1024,7 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
         *,
         categorical_features="from_dtype",
         numeric_scaling="auto",
-        num_embeddings=None,
+        num_embeddings="auto",
         n_bins=48,
         embedding_dim=16,
         hidden_layer_sizes=(100,),
@@ -1022,7 +1044,7 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
         tol=1e-4,
         verbose=False,
         warm_start=False,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
         device="auto",
@@ -1165,7 +1187,7 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         *,
         categorical_features="from_dtype",
         numeric_scaling="auto",
-        num_embeddings=None,
+        num_embeddings="auto",
         n_bins=48,
         embedding_dim=16,
         hidden_layer_sizes=(100,),
@@ -1184,7 +1206,7 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         tol=1e-4,
         verbose=False,
         warm_start=False,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
         device="auto",
