@@ -115,11 +115,10 @@ def test_verbose_2_adds_a_progress_bar_over_batches(capsys):
     header, rows = _table(captured.out)  # the table is unchanged
     assert header[:4] == ["epoch", "train_loss", "train_loss_churn", "train_loss_spend"]
     assert len(rows) == 2
-    # one bar per epoch, over its 100 / 20 = 5 batches
-    assert re.findall(r"epoch (\d): +\d+%\|.*?\| \d/(\d)", captured.err) == [
-        ("1", "5"),
-        ("2", "5"),
-    ]
+    # one bar per epoch, over its 100 / 20 = 5 batches (tqdm may redraw a bar
+    # several times on a slow machine: count distinct bars)
+    bars = re.findall(r"epoch (\d): +\d+%\|.*?\| \d/(\d)", captured.err)
+    assert sorted(set(bars)) == [("1", "5"), ("2", "5")]
 
 
 def test_task_validation_scores_attribute_matches_the_history():
