@@ -172,7 +172,7 @@ def test_parameters_without_a_data_form_are_refused(tmp_path):
     rs = MultiTaskClassifier(random_state=np.random.RandomState(0))
     with pytest.raises(ValueError, match="'random_state'"):
         save(rs, tmp_path / "r.mtl")
-    with pytest.raises(TypeError, match="save takes a MultiTaskNeuralEstimator"):
+    with pytest.raises(TypeError, match="save takes a scikit-learn estimator.*got object"):
         save(object(), tmp_path / "o.mtl")
 
 
