@@ -446,7 +446,9 @@ def _load_native(archive, device):
             f"this sklearn-mtl reads format version {FORMAT_VERSION} and older. "
             "Upgrade sklearn-mtl to load it."
         )
-    cls = _CLASSES.get(meta.get("class")) if isinstance(meta.get("class"), str) else None
+    cls = (
+        _CLASSES.get(meta.get("class")) if isinstance(meta.get("class"), str) else None
+    )
     if cls is None:
         raise ValueError(
             f"Model file names class {meta.get('class')!r}, not one of "
@@ -498,9 +500,7 @@ def _load_native(archive, device):
         attributes = {k: _decode(v) for k, v in section("attributes", dict).items()}
         if "n_features_in_" in attributes:
             # Files written before inputs_ existed read X as it is.
-            attributes.setdefault(
-                "inputs_", plain_inputs(attributes["n_features_in_"])
-            )
+            attributes.setdefault("inputs_", plain_inputs(attributes["n_features_in_"]))
         engine = section("engine", dict)
         if not isinstance(tensors, dict):
             raise ValueError("The tensor part of the model file is not a dict.")

@@ -67,6 +67,8 @@ _INPUT_KEYS = {
     "categories",
     "bins",
 }
+# Keys of inputs_ that each numeric scaling adds.
+_SCALING_KEYS = {None: set(), "quantile": {"quantiles"}, "robust": {"center", "scale"}}
 _ENGINE_KEYS = {"batch_size", "random_state", "history", "stopping", "tensors"}
 
 
@@ -125,7 +127,9 @@ def _fail(what: str):
 
 def _check_type(value, types, what):
     allowed = getattr(types, "__args__", (types,))
-    if not isinstance(value, types) or (isinstance(value, bool) and bool not in allowed):
+    if not isinstance(value, types) or (
+        isinstance(value, bool) and bool not in allowed
+    ):
         _fail(f"{what} is of type {type(value).__name__}.")
     return value
 
@@ -166,7 +170,10 @@ def _check_task(spec, i) -> dict:
 
 def _check_inputs(inputs, n_features):
     _check_type(inputs, dict, "inputs_")
-    if set(inputs) != _INPUT_KEYS:
+    scaling = inputs.get("scaling")
+    if scaling not in _SCALING_KEYS:
+        _fail(f"inputs_['scaling'] is {scaling!r}.")
+    if set(inputs) != _INPUT_KEYS | _SCALING_KEYS[scaling]:
         _fail(f"inputs_ has keys {sorted(inputs, key=str)}.")
     numeric = _int_list(inputs["numeric"], "inputs_['numeric']")
     categorical = _int_list(inputs["categorical"], "inputs_['categorical']")
@@ -192,10 +199,12 @@ def _check_inputs(inputs, n_features):
             _check_type(b, np.ndarray, "an entry of inputs_['bins']")
             if b.ndim != 1 or b.shape[0] < 2 or b.dtype.kind != "f":
                 _fail("an entry of inputs_['bins'] is not a 1-d float array of edges.")
-    if inputs["scaling"] not in (None, "quantile", "robust"):
-        _fail(f"inputs_['scaling'] is {inputs['scaling']!r}.")
-    for key in set(inputs) - _INPUT_KEYS:  # pragma: no cover - refused above
-        _fail(f"inputs_ has key {key!r}.")
+    for key in _SCALING_KEYS[scaling]:
+        value = _check_type(inputs[key], np.ndarray, f"inputs_[{key!r}]")
+        if value.dtype.kind != "f" or value.shape[-1:] != (len(numeric),):
+            _fail(f"inputs_[{key!r}] is not a float array over the numeric columns.")
+        if key == "quantiles" and (value.ndim != 2 or value.shape[0] < 2):
+            _fail("inputs_['quantiles'] is not a 2-d array of quantiles.")
 
 
 def _size_bound(est, inputs, tasks) -> int:
@@ -253,7 +262,9 @@ def restore(estimator, state) -> None:
     names = set(cls._get_param_names())
     for key in state:
         _check_type(key, str, "an attribute name")
-    unknown = sorted(set(state) - names - FITTED_ATTRIBUTES - _BOOKKEEPING - {*_REBUILT})
+    unknown = sorted(
+        set(state) - names - FITTED_ATTRIBUTES - _BOOKKEEPING - {*_REBUILT}
+    )
     if unknown:
         _fail(
             f"attributes {unknown} are neither parameters of {cls.__name__} nor "
