@@ -276,15 +276,15 @@ def restore(estimator, state) -> None:
         state.pop(key, None)
     defaults = cls().get_params(deep=False)
     estimator.__dict__.update({**defaults, **state})
+    fitted = FITTED_ATTRIBUTES & set(state)
+    if engine is None:  # unfitted: parameters are checked by fit, as always
+        if tasks is not None or fitted:
+            _fail(f"fitted attributes {sorted(fitted)} without a network.")
+        return
     try:
         estimator._validate_params()
     except (TypeError, ValueError) as exc:
         _fail(f"a parameter is invalid: {exc}")
-    fitted = FITTED_ATTRIBUTES & set(state)
-    if engine is None:
-        if tasks is not None or fitted:
-            _fail(f"fitted attributes {sorted(fitted)} without a network.")
-        return
     _restore_fitted(estimator, state, engine, tasks)
 
 
