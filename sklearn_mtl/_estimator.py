@@ -51,6 +51,7 @@ from ._inputs import (
     input_module,
     validate_inputs,
 )
+from ._state import plain_state, restore
 from ._tasks import (
     build_tasks,
     resolve_per_task,
@@ -714,6 +715,13 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "engine_")
+
+    # Plain data for pickle, skops and save (no torch object): see _state.py.
+    def __getstate__(self):
+        return plain_state(self, super().__getstate__())
+
+    def __setstate__(self, state):
+        restore(self, state)
 
     # ------------------------------------------------------------------ inference
     def _to_tensor(self, X):

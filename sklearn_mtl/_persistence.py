@@ -1,18 +1,26 @@
 """Safe model files: parameters and fitted state as data, never as pickled code.
 
-A file written by :func:`save` is a zip archive with two members:
+:func:`save` writes one of two zip formats, and :func:`load` reads both:
 
-- ``meta.json``: the estimator class (one of the public estimators), its
-  parameters, its tasks and every other fitted attribute (numbers, strings,
-  lists, arrays as lists with their dtype) and the training history;
-- ``weights.pt``: plain dicts of CPU tensors (network, criterion, optimizer),
-  written with :func:`torch.save` and read back with
-  ``torch.load(weights_only=True)``, whose unpickler refuses anything but
-  tensors and plain containers.
+- an estimator of this package: ``meta.json`` (the estimator class, one of the
+  public estimators; its parameters, tasks, fitted attributes and training
+  history as JSON; the package and format versions) and ``weights.pt`` (plain
+  dicts of CPU tensors read back with ``torch.load(weights_only=True)``, whose
+  unpickler refuses anything but tensors and plain containers);
+- anything else, e.g. a fitted :class:`~sklearn.pipeline.Pipeline` holding one
+  of the estimators: a `skops <https://skops.readthedocs.io>`_ file (the
+  optional extra ``sklearn-mtl[skops]``). :func:`load` trusts only the types
+  skops trusts by default (scikit-learn's) and this package's estimators
+  (:data:`sklearn_mtl._state.TRUSTED_TYPES`), and refuses a file naming
+  anything else before constructing any object.
 
-Loading never imports or calls an object named by the file: the class comes
-from a fixed list and everything else is rebuilt from JSON data, so a crafted
-file cannot run code.
+Loading never imports or calls an object named by the file beyond those, and
+restores an estimator through one checked path (``_state.restore``, the one
+pickle and skops use too): a fixed list of attributes, every value's type
+checked, the size of the network bounded before it is built, every weight's
+shape checked against the network. Every zip member is read with a size cap
+checked on its declared size first (a zip bomb is refused before any memory is
+spent), and a malformed file raises :class:`ValueError` saying what is wrong.
 """
 
 from __future__ import annotations
@@ -34,7 +42,8 @@ from ._estimator import (
     MultiTaskRegressor,
 )
 from ._inputs import plain_inputs
-from ._tasks import Task, TaskSet
+from ._state import FITTED_ATTRIBUTES, STATE_VERSION, TRUSTED_TYPES, restore
+from ._tasks import Task
 
 __all__ = ["save", "load"]
 
@@ -44,8 +53,10 @@ _CLASSES = {
     cls.__name__: cls
     for cls in (MultiTaskNeuralEstimator, MultiTaskClassifier, MultiTaskRegressor)
 }
-# Fitted attributes rebuilt by load itself rather than restored from JSON.
-_REBUILT = {"engine_", "tasks_"}
+# Caps on what load reads: the largest zip member, the JSON part, the members.
+MAX_MEMBER_BYTES = 2**31
+MAX_META_BYTES = 2**28
+MAX_MEMBERS = 100_000
 
 
 class _NotData(TypeError):
@@ -136,25 +147,38 @@ def _history_rows(history):
 
 
 # --------------------------------------------------------------------------- save
-def save(estimator, path) -> None:
-    """Save an estimator to a file that :func:`load` reads without running code.
+def _is_ours(obj) -> bool:
+    return _CLASSES.get(type(obj).__name__) is type(obj)
 
-    Parameters, tasks, fitted attributes and the training history are stored
-    as JSON; the weights of the network, the loss weighting and the optimizer
-    as plain tensors moved to the CPU (a model trained on a GPU loads on a
-    machine without one).
+
+def save(estimator, file) -> None:
+    """Save a model to a file that :func:`load` reads without running code.
+
+    An estimator of this package is stored in this package's format: its
+    parameters, tasks, fitted attributes and training history as JSON, the
+    weights of the network, the loss weighting and the optimizer as plain
+    tensors moved to the CPU (a model trained on a GPU loads on a machine
+    without one). Any other object, e.g. a fitted
+    :class:`~sklearn.pipeline.Pipeline` ending in one of the estimators, is
+    stored with :func:`skops.io.dump` (the optional extra
+    ``sklearn-mtl[skops]``), which keeps it free of pickle too.
 
     Parameters
     ----------
-    estimator : MultiTaskNeuralEstimator, MultiTaskClassifier or MultiTaskRegressor
-        The estimator, fitted or not.
-    path : str or os.PathLike
-        File to write (a zip archive; ``.mtl`` is a good suffix).
+    estimator : estimator of this package, or any object skops can store
+        The model, fitted or not.
+    file : str, os.PathLike or binary file object
+        File to write (a zip archive; ``.mtl`` or ``.skops`` are good
+        suffixes), or an object with a ``write`` method such as
+        :class:`io.BytesIO`.
 
     Raises
     ------
     TypeError
-        If ``estimator`` is not one of the estimators of this package.
+        If ``estimator`` is not a scikit-learn estimator (has no ``get_params``).
+    ImportError
+        If ``estimator`` is not an estimator of this package and skops is not
+        installed.
     ValueError
         If a parameter has no data form, e.g. ``callbacks`` objects or a
         ``RandomState`` instance as ``random_state``. Set it to ``None``
@@ -163,23 +187,37 @@ def save(estimator, path) -> None:
 
     Examples
     --------
-    >>> import numpy as np, tempfile, os
+    >>> import io
+    >>> import numpy as np
     >>> from sklearn_mtl import MultiTaskClassifier, save, load
     >>> X = np.random.RandomState(0).normal(size=(40, 3))
     >>> y = (X[:, 0] > 0).astype(int)
     >>> clf = MultiTaskClassifier(hidden_layer_sizes=(8,), max_iter=5,
     ...                           random_state=0, device="cpu").fit(X, y)
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.mtl")
-    >>> save(clf, path)
-    >>> bool(np.array_equal(load(path).predict(X), clf.predict(X)))
+    >>> buffer = io.BytesIO()
+    >>> save(clf, buffer)
+    >>> bool(np.array_equal(load(buffer).predict(X), clf.predict(X)))
     True
     """
+    if not _is_ours(estimator):
+        if not hasattr(estimator, "get_params"):
+            raise TypeError(
+                "save takes a scikit-learn estimator (one of this package's, or a "
+                f"Pipeline or other estimator holding them), got "
+                f"{type(estimator).__name__}."
+            )
+        try:
+            import skops.io as sio
+        except ImportError as exc:  # pragma: no cover - skops is a test dependency
+            raise ImportError(
+                f"save stores a {type(estimator).__name__} with skops, which is not "
+                "installed: pip install 'sklearn-mtl[skops]'."
+            ) from exc
+        if isinstance(file, str | os.PathLike):
+            file = os.fspath(file)
+        sio.dump(estimator, file, compression=zipfile.ZIP_DEFLATED)
+        return
     cls = type(estimator)
-    if _CLASSES.get(cls.__name__) is not cls:
-        raise TypeError(
-            "save takes a MultiTaskNeuralEstimator, MultiTaskClassifier or "
-            f"MultiTaskRegressor, got {cls.__name__}."
-        )
     params = estimator.get_params(deep=False)
     encoded_params = {}
     for name, value in params.items():
@@ -192,10 +230,12 @@ def save(estimator, path) -> None:
                 f"(estimator.set_params({name}=None) keeps the fitted model) and "
                 "set it again after loading."
             ) from None
+    from . import __version__
 
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
+        "sklearn_mtl_version": __version__,
         "class": cls.__name__,
         "params": encoded_params,
         "fitted": hasattr(estimator, "engine_"),
@@ -204,7 +244,7 @@ def save(estimator, path) -> None:
     if meta["fitted"]:
         attributes = {}
         for name, value in vars(estimator).items():
-            if name in params or name in _REBUILT:
+            if name not in FITTED_ATTRIBUTES:
                 continue
             try:
                 attributes[name] = _encode(value)
@@ -228,81 +268,217 @@ def save(estimator, path) -> None:
 
     buffer = io.BytesIO()
     torch.save(tensors, buffer)
-    with zipfile.ZipFile(os.fspath(path), "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("meta.json", json.dumps(meta, allow_nan=False))
-        archive.writestr("weights.pt", buffer.getvalue())
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+        out.writestr("meta.json", json.dumps(meta, allow_nan=False))
+        out.writestr("weights.pt", buffer.getvalue())
+    # Written in one go: a failure above leaves no half-written file behind.
+    if hasattr(file, "write"):
+        file.write(archive.getvalue())
+    else:
+        with open(os.fspath(file), "wb") as f:
+            f.write(archive.getvalue())
 
 
 # --------------------------------------------------------------------------- load
-def load(path, *, device=None):
-    """Load an estimator written by :func:`save`, without running code from the file.
+def _read_member(archive, name: str, limit: int) -> bytes:
+    """A member's bytes, refused on its declared size before any is inflated."""
+    info = archive.getinfo(name)
+    if info.file_size > limit:
+        raise ValueError(
+            f"Member {name!r} of the model file declares {info.file_size} bytes, "
+            f"above the limit of {limit} (sklearn_mtl._persistence."
+            f"{'MAX_META_BYTES' if limit == MAX_META_BYTES else 'MAX_MEMBER_BYTES'})."
+        )
+    with archive.open(name) as member:
+        data = member.read(limit + 1)  # zipfile stops at the declared size too
+    if len(data) > limit:  # pragma: no cover - zipfile enforces the declared size
+        raise ValueError(f"Member {name!r} of the model file is above {limit} bytes.")
+    return data
+
+
+def _check_members(archive) -> None:
+    infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise ValueError(
+            f"The model file has {len(infos)} members, above the limit of "
+            f"{MAX_MEMBERS}."
+        )
+    for info in infos:
+        if info.file_size > MAX_MEMBER_BYTES:
+            raise ValueError(
+                f"Member {info.filename!r} of the model file declares "
+                f"{info.file_size} bytes, above the limit of {MAX_MEMBER_BYTES} "
+                "(sklearn_mtl._persistence.MAX_MEMBER_BYTES)."
+            )
+
+
+def _source(file):
+    """``(seekable binary stream, name for messages)`` for a path or file object."""
+    if hasattr(file, "read"):
+        if not (hasattr(file, "seekable") and file.seekable()):
+            file = io.BytesIO(file.read(MAX_MEMBER_BYTES + 1))
+        file.seek(0)
+        return file, "the model file"
+    path = os.fspath(file)
+    try:
+        return open(path, "rb"), repr(path)
+    except IsADirectoryError as exc:
+        raise ValueError(f"{path!r} is a directory, not a model file.") from exc
+
+
+def load(file, *, device=None):
+    """Load a model written by :func:`save`, without running code from the file.
 
     Parameters
     ----------
-    path : str or os.PathLike
-        A file written by :func:`save`.
+    file : str, os.PathLike or binary file object
+        A file written by :func:`save`: an estimator of this package, or a
+        skops file (e.g. a Pipeline) whose only types beyond scikit-learn's are
+        this package's estimators.
     device : str or None, default=None
-        Device to place the model on, e.g. ``"cpu"`` or ``"auto"``; it becomes
-        the estimator's ``device`` parameter. ``None`` keeps the saved
-        parameter, except that a CUDA device on a machine without CUDA becomes
-        ``"auto"`` (the CPU), with a warning.
+        Device to place an estimator's model on, e.g. ``"cpu"`` or ``"auto"``;
+        it becomes the estimator's ``device`` parameter. ``None`` keeps the
+        saved parameter, except that a CUDA device on a machine without CUDA
+        becomes ``"auto"`` (the CPU), with a warning. For a skops file, the
+        estimators inside load on the CPU when CUDA is absent, with a warning.
 
     Returns
     -------
-    estimator : MultiTaskNeuralEstimator, MultiTaskClassifier or MultiTaskRegressor
-        The estimator, with identical predictions to the one saved.
+    model : estimator
+        The model, with identical predictions to the one saved.
 
     Raises
     ------
     ValueError
-        If the file is not an sklearn-mtl model file, names an unknown
-        estimator class, or its tensor part holds anything but plain tensors
-        (a crafted pickle is refused, never executed).
+        If the file is not a model file, is malformed (the message says what
+        is wrong), declares a member or a network above the size limits, is
+        of a newer format version than this sklearn-mtl reads, names a class
+        other than this package's estimators (or, in a skops file,
+        scikit-learn's), or holds anything but plain tensors in its tensor
+        part (a crafted pickle is refused, never executed).
 
     Examples
     --------
-    >>> import numpy as np, tempfile, os
+    >>> import io
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
     >>> from sklearn_mtl import MultiTaskRegressor, save, load
     >>> X = np.random.RandomState(0).normal(size=(40, 3))
-    >>> reg = MultiTaskRegressor(hidden_layer_sizes=(8,), max_iter=5,
-    ...                          random_state=0, device="cpu").fit(X, X[:, :2])
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.mtl")
-    >>> save(reg, path)
-    >>> load(path, device="cpu").predict(X[:2]).shape
+    >>> pipe = make_pipeline(StandardScaler(), MultiTaskRegressor(
+    ...     hidden_layer_sizes=(8,), max_iter=5, random_state=0, device="cpu"))
+    >>> pipe = pipe.fit(X, X[:, :2])
+    >>> buffer = io.BytesIO()
+    >>> save(pipe, buffer)  # a skops file: no pickle
+    >>> load(buffer).predict(X[:2]).shape
     (2, 2)
     """
+    stream, name = _source(file)
     try:
-        with zipfile.ZipFile(os.fspath(path)) as archive:
-            meta = json.loads(archive.read("meta.json"))
-            weights = archive.read("weights.pt")
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
+        try:
+            archive = zipfile.ZipFile(stream)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raise ValueError(f"{name} is not an sklearn-mtl model file: {exc}") from exc
+        with archive:
+            _check_members(archive)
+            members = set(archive.namelist())
+            if "meta.json" in members:
+                return _guarded(_load_native, archive, device)
+            if "schema.json" in members:
+                stream.seek(0)
+                return _guarded(_load_skops, stream)
         raise ValueError(
-            f"{os.fspath(path)!r} is not an sklearn-mtl model file: {exc}"
-        ) from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{os.fspath(path)!r} is not an sklearn-mtl model file.")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"Model file format version {meta.get('format_version')!r} is not "
-            f"supported (this version reads {FORMAT_VERSION})."
+            f"{name} is not an sklearn-mtl model file: it has neither meta.json "
+            "nor a skops schema.json."
         )
-    cls = _CLASSES.get(meta.get("class"))
+    finally:
+        if stream is not file:
+            stream.close()
+
+
+def _guarded(loader, *args):
+    """``loader(*args)``; an error from malformed content becomes a ValueError."""
+    try:
+        return loader(*args)
+    except ValueError:
+        raise
+    except (ImportError, MemoryError):
+        raise
+    except Exception as exc:  # a malformed file surfaces anywhere in the parsers
+        raise ValueError(
+            f"The model file is malformed ({type(exc).__name__}: {exc})."
+        ) from exc
+
+
+def _load_skops(stream):
+    try:
+        import skops.io as sio
+    except ImportError as exc:  # pragma: no cover - skops is a test dependency
+        raise ImportError(
+            "This model file is a skops file (e.g. a Pipeline); reading it needs "
+            "skops: pip install 'sklearn-mtl[skops]'."
+        ) from exc
+    data = stream.read()
+    untrusted = sio.get_untrusted_types(data=data)
+    foreign = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if foreign:
+        raise ValueError(
+            f"The model file names types {foreign} that sklearn_mtl.load does not "
+            "trust (it trusts scikit-learn's and this package's estimators); "
+            "nothing was loaded. If you trust the file, load it with "
+            "skops.io.load(file, trusted=[...]) after reviewing these types."
+        )
+    return sio.loads(data, trusted=untrusted)
+
+
+def _load_native(archive, device):
+    meta = json.loads(_read_member(archive, "meta.json", MAX_META_BYTES))
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError("The file is not an sklearn-mtl model file.")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"Model file format version {version!r} is not valid.")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"The model file was written by sklearn-mtl "
+            f"{meta.get('sklearn_mtl_version')!r} in format version {version}; "
+            f"this sklearn-mtl reads format version {FORMAT_VERSION} and older. "
+            "Upgrade sklearn-mtl to load it."
+        )
+    cls = (
+        _CLASSES.get(meta.get("class")) if isinstance(meta.get("class"), str) else None
+    )
     if cls is None:
         raise ValueError(
             f"Model file names class {meta.get('class')!r}, not one of "
             f"{sorted(_CLASSES)}."
         )
+    if "weights.pt" not in archive.namelist():
+        raise ValueError("The model file has no member 'weights.pt'.")
     try:
-        tensors = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+        tensors = torch.load(
+            io.BytesIO(_read_member(archive, "weights.pt", MAX_MEMBER_BYTES)),
+            map_location="cpu",
+            weights_only=True,
+        )
     except Exception as exc:  # the safe unpickler refuses anything but tensors
         raise ValueError(
             "The tensor part of the model file holds something other than plain "
             f"tensors and was refused (nothing was executed): {exc}"
         ) from exc
 
-    params = {k: _decode(v) for k, v in meta["params"].items()}
-    valid = cls().get_params(deep=False)
-    unknown = sorted(set(params) - set(valid))
+    def section(key, kind):
+        value = meta.get(key)
+        if not isinstance(value, kind):
+            raise ValueError(
+                f"Model file entry {key!r} is {type(value).__name__}, "
+                f"expected {kind.__name__}."
+            )
+        return value
+
+    params = {k: _decode(v) for k, v in section("params", dict).items()}
+    unknown = sorted(set(params) - set(cls._get_param_names()))
     if unknown:
         raise ValueError(
             f"Model file has parameters {unknown} unknown to {cls.__name__}."
@@ -316,40 +492,52 @@ def load(path, *, device=None):
             f"The model was saved with device={params['device']!r} but CUDA is not "
             "available; it is loaded with device='auto' (the CPU).",
             UserWarning,
-            stacklevel=2,
+            stacklevel=4,
         )
         params["device"] = "auto"
-    estimator = cls(**params)
-    if not meta.get("fitted"):
-        return estimator
-
-    attributes = {k: _decode(v) for k, v in meta["attributes"].items()}
-    for name in attributes:
-        if not name.isidentifier() or name.startswith("__") or name in valid:
-            raise ValueError(f"Model file has an invalid attribute name {name!r}.")
-    tasks = TaskSet(
-        [Task(**{k: _decode(v) for k, v in spec.items()}) for spec in meta["tasks"]]
-    )
-    meta_engine = meta["engine"]
-    # The network's input layers are built from what fit learned about X.
-    inputs = attributes.setdefault(
-        "inputs_", plain_inputs(attributes["n_features_in_"])
-    )
-    engine = estimator._make_engine(inputs, tasks, meta_engine["random_state"])
-    engine.set_params(batch_size=meta_engine["batch_size"])
-    engine.initialize()
-    engine.set_state(
-        {
+    state = {**params, "_sklearn_mtl_state": STATE_VERSION}
+    if meta.get("fitted") is True:
+        attributes = {k: _decode(v) for k, v in section("attributes", dict).items()}
+        if "n_features_in_" in attributes:
+            # Files written before inputs_ existed read X as it is.
+            attributes.setdefault("inputs_", plain_inputs(attributes["n_features_in_"]))
+        engine = section("engine", dict)
+        if not isinstance(tensors, dict):
+            raise ValueError("The tensor part of the model file is not a dict.")
+        for key in ("history", "stopping"):
+            if key not in engine:
+                raise ValueError(f"Model file entry 'engine' has no {key!r}.")
+        state.update(attributes)
+        state["tasks_"] = [
+            {k: _decode(v) for k, v in _checked_dict(spec).items()}
+            for spec in section("tasks", list)
+        ]
+        state["engine_"] = {
+            "batch_size": engine.get("batch_size"),
+            "random_state": engine.get("random_state"),
             "history": [
-                {k: _decode(v) for k, v in row.items()}
-                for row in meta_engine["history"]
+                {k: _decode(v) for k, v in _checked_dict(row).items()}
+                for row in _checked_list(engine["history"])
             ],
-            "stopping": {k: _decode(v) for k, v in meta_engine["stopping"].items()},
+            "stopping": {
+                k: _decode(v) for k, v in _checked_dict(engine["stopping"]).items()
+            },
             "tensors": tensors,
         }
-    )
-    for name, value in attributes.items():
-        setattr(estimator, name, value)
-    estimator.tasks_ = tasks
-    estimator.engine_ = engine
+    elif meta.get("fitted") is not False:
+        raise ValueError("Model file entry 'fitted' is not true or false.")
+    estimator = cls.__new__(cls)
+    restore(estimator, state)
     return estimator
+
+
+def _checked_dict(value):
+    if not isinstance(value, dict):
+        raise ValueError(f"Model file has a {type(value).__name__} for a mapping.")
+    return value
+
+
+def _checked_list(value):
+    if not isinstance(value, list):
+        raise ValueError(f"Model file has a {type(value).__name__} for a list.")
+    return value

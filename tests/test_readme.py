@@ -12,7 +12,7 @@ import pytest
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 TEXT = README.read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, flags=re.S)
-TITLES = ["quickstart", "mixed", "scoring", "inspect", "tabular", "onnx"]
+TITLES = ["quickstart", "mixed", "scoring", "inspect", "tabular", "onnx", "safe"]
 
 
 def _run(index, **namespace):
@@ -138,3 +138,16 @@ def test_onnx_example_serves_the_same_predictions():
         "tier_probabilities",
         "spend_value",
     ]
+
+
+@pytest.mark.slow
+def test_safe_pipeline_example():
+    pytest.importorskip("skops")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ns, printed = _run(TITLES.index("safe"))
+    assert printed.strip() == "['sklearn_mtl._estimator.MultiTaskNeuralEstimator']"
+    X = ns["X"]
+    np.testing.assert_array_equal(ns["same"].predict(X), ns["pipe"].predict(X))
+    np.testing.assert_array_equal(ns["restored"].predict(X), ns["pipe"].predict(X))
+    assert type(ns["restored"][-1]).__name__ == "MultiTaskNeuralEstimator"
