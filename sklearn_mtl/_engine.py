@@ -320,15 +320,28 @@ class MultiTaskNet(NeuralNet):
 
     # ------------------------------------------------------------------ loops
     def train_epochs(
-        self, X, targets, epochs, *, stopping, shuffle=True, valid=None, generator=None
+        self,
+        X,
+        targets,
+        epochs,
+        *,
+        stopping,
+        shuffle=True,
+        valid=None,
+        generator=None,
+        batches=None,
     ):
         """Train up to ``epochs`` epochs; return True if a stopping rule fired.
 
         ``X`` and ``targets`` are tensors already on the device; ``valid`` is an
         optional ``(X_valid, targets_valid)`` pair scored after every epoch.
+        ``batches`` (streamed data, see ``_dask.BlockBatches``) replaces ``X`` and
+        ``targets``: a re-iterable of ``(X_batch, targets_batch)`` device tensors,
+        one pass per epoch.
         A KeyboardInterrupt stops training with a warning and a usable model.
         """
-        batches = TensorBatches(X, targets, self.batch_size, shuffle, generator)
+        if batches is None:
+            batches = TensorBatches(X, targets, self.batch_size, shuffle, generator)
         self.notify("on_train_begin", X=X, y=targets)
         stopped = False
         try:

@@ -29,7 +29,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _docstring
+from . import _dask, _docstring
 from ._engine import (
     PRECISIONS,
     MLPStopping,
@@ -353,6 +353,12 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def _fit(self, X, y, sample_weight, incremental, classes=None):
+        _dask.match_worker_threads()
+        # Dask collections stream block by block (sklearn_mtl/_dask.py).
+        if _dask.is_collection(X, y, sample_weight):
+            return _dask.fit(
+                self, X, y, sample_weight, incremental=incremental, classes=classes
+            )
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y "
@@ -674,6 +680,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
             1-D when the model was fitted on a 1-D ``y``. With tasks of different
             label types (strings and numbers) the array has dtype object.
         """
+        if _dask.is_collection(X):
+            return _dask.predict(self, X, "predict")
         outputs = self._outputs(X)
         preds = self.tasks_.predict(outputs)
         return preds[0] if self._y_1d else _stack_predictions(preds)
@@ -693,6 +701,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
             list aligned with the tasks, ``None`` for regression tasks. Columns
             follow each task's ``classes`` order.
         """
+        if _dask.is_collection(X):
+            return _dask.predict(self, X, "predict_proba")
         outputs = self._outputs(X)
         probas = self.tasks_.predict_proba(outputs)
         return probas[0] if len(probas) == 1 else probas
