@@ -62,7 +62,7 @@ def match_worker_threads() -> None:
         worker = distributed.get_worker()
     except ValueError:  # not running in a worker
         return
-    n_threads = int(getattr(worker.state, "nthreads", 0) or worker.nthreads)
+    n_threads = int(getattr(worker.state, "nthreads", 0))
     if n_threads > 0 and torch.get_num_threads() != n_threads:
         torch.set_num_threads(n_threads)
 
@@ -164,6 +164,28 @@ class _Source:
         parts = (self.x[i], self.y[i]) + (() if self.sw is None else (self.sw[i],))
         out = dask.compute(*parts)
         return out if self.sw is not None else (*out, None)
+
+
+def _check_numeric(meta):
+    """Fail before reading any data when X's metadata says it is not numeric."""
+    dtypes = getattr(meta, "dtypes", None)
+    if dtypes is None:
+        bad = [] if meta.dtype.kind in "biuf" else [str(meta.dtype)]
+        where = f" (dtype {bad[0]})" if bad else ""
+    else:
+        import pandas as pd
+
+        bad = [
+            str(c)
+            for c, d in dtypes.items()
+            if not (pd.api.types.is_numeric_dtype(d) or pd.api.types.is_bool_dtype(d))
+        ]
+        where = f" (non-numeric columns: {bad})"
+    if bad:
+        raise ValueError(
+            f"X must be numeric{where}; encode categorical or text features first "
+            "(e.g. with OneHotEncoder)."
+        )
 
 
 # --------------------------------------------------------------------------- y pass
@@ -402,6 +424,7 @@ def fit(estimator, X, y, sample_weight=None, *, incremental=False, classes=None)
     if first_pass:
         # Feature names and count from the collection's metadata, no data read.
         meta = X._meta if _is_frame(X) else np.empty((0, X.shape[1]), X.dtype)
+        _check_numeric(meta)
         _validate_X(estimator, meta, reset=True, dtype=np.float32, ensure_min_samples=0)
         tasks, names, is_1d, lengths, merged = _learn_tasks(estimator, source, classes)
         n_rows = sum(lengths)
@@ -542,10 +565,14 @@ def _decode_frame(outputs, estimator, method, task=None):
         labels = estimator.tasks_.tasks[task].classes.tolist()
         return pd.DataFrame(proba, index=index, columns=[str(c) for c in labels])
     preds = estimator.tasks_.predict(np.asarray(outputs))
-    names = estimator.task_names_
+    # dtype given: pandas would infer a string dtype for labels, not the meta's.
+    columns = {
+        name: pd.Series(p, index=index, dtype=p.dtype, name=name)
+        for name, p in zip(estimator.task_names_, preds)
+    }
     if estimator._y_1d:
-        return pd.Series(preds[0], index=index, name=names[0])
-    return pd.DataFrame(dict(zip(names, preds)), index=index)
+        return next(iter(columns.values()))
+    return pd.DataFrame(columns, index=index)
 
 
 def predict(estimator, X, method="predict"):
