@@ -17,8 +17,8 @@ distributed = pytest.importorskip("distributed")
 from sklearn_mtl import (  # noqa: E402
     MultiTaskClassifier,
     MultiTaskNeuralEstimator,
+    _dask,  # noqa: E402
 )
-from sklearn_mtl import _dask  # noqa: E402
 
 SMALL = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0, device="cpu")
 MIXED = dict(SMALL, task_types={"task_1": "regression"})
@@ -192,9 +192,7 @@ def test_early_stopping_uses_held_out_blocks():
     # 2 of 10 blocks held out: an epoch trains on 8 blocks of 40 rows.
     assert est.net_.history[0, "train_batch_count"] == 8 * 1
     with pytest.raises(ValueError, match="holds out whole blocks"):
-        MultiTaskNeuralEstimator(**MIXED, early_stopping=True).fit(
-            *as_dask(X, y, 400)
-        )
+        MultiTaskNeuralEstimator(**MIXED, early_stopping=True).fit(*as_dask(X, y, 400))
 
 
 def test_trains_from_parquet(tmp_path):
@@ -270,7 +268,7 @@ def test_grid_search_on_cluster_matches_sequential(client):
     from sklearn.model_selection import GridSearchCV
 
     X, y = make_data(n=120)
-    grid = {"alpha": [1e-4, 1e-2], "hidden_layer_sizes": [(4,), (8,)]}
+    grid = {"alpha": [1e-4, 1.0]}
     est = MultiTaskClassifier(max_iter=3, random_state=0, device="cpu")
     seq = GridSearchCV(est, grid, cv=2).fit(X, y[:, 0])
     with joblib.parallel_backend("dask"):
