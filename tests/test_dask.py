@@ -17,7 +17,7 @@ distributed = pytest.importorskip("distributed")
 from sklearn_mtl import (  # noqa: E402
     MultiTaskClassifier,
     MultiTaskNeuralEstimator,
-    _dask,  # noqa: E402
+    _dask,
 )
 
 SMALL = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0, device="cpu")
