@@ -18,6 +18,7 @@ Usage::
     python benchmarks/bench_streaming.py --quick          # about a minute
     python benchmarks/bench_streaming.py                  # 1M, 10M, 50M rows
     python benchmarks/bench_streaming.py --out /tmp/streaming.json
+    python benchmarks/bench_streaming.py --search [--quick]   # workers x threads
 """
 
 from __future__ import annotations
@@ -165,6 +166,54 @@ def quality(n_rows, blocks, epochs):
     return rows
 
 
+def search_timing(n_rows, epochs):
+    """GridSearchCV wall time: 2 workers x 1 thread vs 1 process x 2 threads.
+
+    Also 1 worker x 2 threads, where the fit sets torch to the worker's 2 threads
+    (a nanny starts its worker with OMP_NUM_THREADS=1). Workers are warmed up
+    (torch imported) before the clock starts.
+    """
+    import joblib
+    import torch
+    from distributed import Client, LocalCluster
+    from sklearn.model_selection import GridSearchCV
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(n_rows, N_FEATURES)).astype(np.float32)
+    y = _labels(X)
+    grid = {"alpha": [1e-4, 1e-3, 1e-2, 1e-1]}
+
+    def search(n_jobs):
+        start = time.perf_counter()
+        GridSearchCV(estimator(epochs), grid, cv=2, n_jobs=n_jobs).fit(X, y)
+        return round(time.perf_counter() - start, 2)
+
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.set_num_threads(2)
+        rows.append({"setting": "1 process x 2 torch threads", "seconds": search(1)})
+        for workers, threads in ((2, 1), (1, 2)):
+            with (
+                LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=threads,
+                    processes=True,
+                    dashboard_address=None,
+                ) as cluster,
+                Client(cluster) as client,
+            ):
+                client.run(lambda: __import__("sklearn_mtl"))
+                with joblib.parallel_backend("dask"):
+                    search(-1)  # warm-up: the estimator's first unpickle
+                    seconds = search(-1)
+                name = f"{workers} dask worker(s) x {threads} thread(s)"
+                rows.append({"setting": name, "seconds": seconds})
+    for row in rows:
+        print(f"{row['setting']:34} {row['seconds']:>8} s")
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (~1 min)")
@@ -173,11 +222,22 @@ def main():
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--sizes", type=int, nargs="*", help="rows (overrides)")
     parser.add_argument("--lazy-only", type=int, nargs="*", default=None)
+    parser.add_argument(
+        "--search", action="store_true", help="only the GridSearchCV timing"
+    )
     parser.add_argument("--case", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
         mode, n, block, epochs, path = args.case
         print(json.dumps(run_case(mode, int(n), int(block), int(epochs), path)))
+        return
+
+    if args.search:
+        n = 20_000 if args.quick else 100_000
+        print(f"GridSearchCV, 4 candidates x 2 folds, {n:,} rows, {args.epochs} epoch")
+        rows = search_timing(n, args.epochs)
+        Path(args.out).write_text(json.dumps({"search": rows, "rows": n}, indent=2))
+        print(f"\nwrote {args.out}")
         return
 
     sizes = args.sizes or ([20_000, 100_000] if args.quick else [1_000_000, 10_000_000])

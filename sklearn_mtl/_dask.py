@@ -659,3 +659,22 @@ def predict(estimator, X, method="predict"):
     for task, result in zip(wanted, results):
         probas[task] = result
     return probas[0] if len(probas) == 1 else probas
+
+
+def score(estimator, X, y, sample_weight=None) -> float:
+    """``score`` on dask collections: predictions computed block by block.
+
+    Only the predictions, y and sample_weight are gathered (n_samples x n_tasks
+    values), never X.
+    """
+    import dask
+
+    pred, y, sample_weight = dask.compute(predict(estimator, X), y, sample_weight)
+    if hasattr(pred, "columns"):
+        preds = [pred[c].to_numpy() for c in pred.columns]
+    elif getattr(pred, "ndim", 1) == 1:
+        preds = [np.asarray(pred)]
+    else:
+        preds = [pred[:, j] for j in range(pred.shape[1])]
+    columns, _, _ = split_target_columns(y)
+    return float(np.mean(estimator.tasks_.score(preds, columns, sample_weight)))

@@ -724,6 +724,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         -------
         score : float
         """
+        if _dask.is_collection(X, y, sample_weight):
+            return _dask.score(self, X, y, sample_weight)
         outputs = self._outputs(X)
         columns, _, _ = split_target_columns(y)
         preds = self.tasks_.predict(outputs)

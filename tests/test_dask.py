@@ -140,6 +140,7 @@ def test_dask_dataframe_task_names_and_predictions():
     expected = est.predict(Xf)
     np.testing.assert_array_equal(got["churn"].to_numpy(), expected[:, 0])
     np.testing.assert_allclose(got["spend"].to_numpy(), expected[:, 1].astype(float))
+    assert est.score(Xdf, ydf) == est.score(Xf, yf)
     proba = est.predict_proba(Xdf)
     assert proba[1] is None
     np.testing.assert_allclose(
@@ -157,6 +158,7 @@ def test_dask_array_predictions_type_chunks_meta_values():
     assert pred.chunks == (Xd.chunks[0], (2,))
     assert pred.dtype == np.float64 == pred.compute().dtype
     np.testing.assert_array_equal(pred.compute(), est.predict(X))
+    assert est.score(Xd, yd) == est.score(X, y)
     proba = est.predict_proba(Xd)
     assert proba[1] is None
     assert proba[0].dtype == np.float32  # float32 X gives float32 probabilities
