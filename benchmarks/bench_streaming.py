@@ -91,9 +91,15 @@ def run_case(mode, n_rows, block, epochs, path):
     import sklearn_mtl  # noqa: F401  (imports counted in the baseline)
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
-    import dask  # noqa: F401
     import dask.dataframe as dd
 
+    # Warm-up on tiny data: the first fit imports torch._dynamo (for Adam) and
+    # dask's array code, seconds that belong to neither path.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Xw, yw = lazy_data(256, 128)
+        estimator(1).fit(Xw, yw)
+        estimator(1).fit(Xw.compute(), yw.compute())
     base = _rss_mb()
     if mode == "memory":
         X, y = lazy_data(n_rows, block)
@@ -219,7 +225,11 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small sizes (~1 min)")
     parser.add_argument("--out", default="/tmp/sklearn_mtl_bench_streaming.json")
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    # One thread: two torch threads on two busy cores stall (docs/benchmarks.md).
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--block", type=int, help="rows per block (streaming)")
+    parser.add_argument("--quality-rows", type=int)
+    parser.add_argument("--quality-epochs", type=int)
     parser.add_argument("--sizes", type=int, nargs="*", help="rows (overrides)")
     parser.add_argument("--lazy-only", type=int, nargs="*", default=None)
     parser.add_argument(
@@ -246,9 +256,9 @@ def main():
         if args.lazy_only is not None
         else ([200_000] if args.quick else [50_000_000])
     )
-    block = 10_000 if args.quick else 100_000
+    block = args.block or (10_000 if args.quick else 100_000)
     env = dict(os.environ, BENCH_THREADS=str(args.threads))
-    results = {"threads": args.threads, "cases": [], "quality": []}
+    results = {"threads": args.threads, "block_rows": block, "cases": [], "quality": []}
     tmp = Path(tempfile.mkdtemp(prefix="bench_streaming_"))
     try:
         plan = [(m, n) for n in sizes for m in ("memory", "dask", "parquet")]
@@ -282,9 +292,9 @@ def main():
             )
             if mode == "parquet":
                 shutil.rmtree(path)
-        q_rows = 20_000 if args.quick else 200_000
+        q_rows = args.quality_rows or (20_000 if args.quick else 200_000)
         q_blocks = [1_000, 5_000] if args.quick else [2_000, 10_000, 50_000]
-        q_epochs = 3 if args.quick else 5
+        q_epochs = args.quality_epochs or (3 if args.quick else 5)
         print(f"\nquality, {q_rows:,} rows sorted by x0, {q_epochs} epochs (mean AUC)")
         for row in quality(q_rows, q_blocks, q_epochs):
             results["quality"].append({**row, "rows": q_rows, "epochs": q_epochs})
