@@ -227,6 +227,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=1)
     # One thread: two torch threads on two busy cores stall (docs/benchmarks.md).
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per case")
     parser.add_argument("--block", type=int, help="rows per block (streaming)")
     parser.add_argument("--quality-rows", type=int)
     parser.add_argument("--quality-epochs", type=int)
@@ -258,40 +259,43 @@ def main():
     )
     block = args.block or (10_000 if args.quick else 100_000)
     env = dict(os.environ, BENCH_THREADS=str(args.threads))
-    results = {"threads": args.threads, "block_rows": block, "cases": [], "quality": []}
+    results = {"repeats": args.repeats, "threads": args.threads, "block_rows": block}
+    results.update(cases=[], quality=[])
     tmp = Path(tempfile.mkdtemp(prefix="bench_streaming_"))
     try:
-        plan = [(m, n) for n in sizes for m in ("memory", "dask", "parquet")]
-        plan += [("dask", n) for n in lazy_only]
-        print(f"{'mode':8} {'rows':>11} {'rows/s':>10} {'peak RSS +MB':>13} {'s':>8}")
-        for mode, n in plan:
+        groups = [[(m, n) for m in ("memory", "dask", "parquet")] for n in sizes]
+        groups += [[("dask", n)] for n in lazy_only]
+        print(
+            f"{'mode':8} {'rows':>11} {'rows/s':>10} {'peak RSS +MB':>13} {'s':>8}"
+            f"  (median of {args.repeats}, round-robin)"
+        )
+        for group in groups:
+            n = group[0][1]
             path = tmp / f"data_{n}"
-            if mode == "parquet" and not path.exists():
+            if any(m == "parquet" for m, _ in group):
                 write_parquet(n, block, str(path))
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--case",
-                    mode,
-                    str(n),
-                    str(block),
-                    str(args.epochs),
-                    str(path),
-                ],
-                capture_output=True,
-                text=True,
-                env=env,
-                check=True,
-            )
-            row = json.loads(out.stdout.strip().splitlines()[-1])
-            results["cases"].append(row)
-            print(
-                f"{mode:8} {n:>11,} {row['rows_per_s']:>10,} "
-                f"{row['peak_rss_growth_mb']:>13} {row['seconds']:>8}"
-            )
-            if mode == "parquet":
-                shutil.rmtree(path)
+            runs = {mode: [] for mode, _ in group}
+            for _ in range(args.repeats):  # round-robin: load drifts hit every mode
+                for mode, _ in group:
+                    cmd = [sys.executable, __file__, "--case", mode, str(n)]
+                    cmd += [str(block), str(args.epochs), str(path)]
+                    out = subprocess.run(
+                        cmd, capture_output=True, text=True, env=env, check=True
+                    )
+                    runs[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            for mode, rows in runs.items():
+                rows.sort(key=lambda r: r["seconds"])
+                row = {
+                    **rows[len(rows) // 2],
+                    "all_seconds": [r["seconds"] for r in rows],
+                }
+                row["peak_rss_growth_mb"] = max(r["peak_rss_growth_mb"] for r in rows)
+                results["cases"].append(row)
+                print(
+                    f"{mode:8} {n:>11,} {row['rows_per_s']:>10,} "
+                    f"{row['peak_rss_growth_mb']:>13} {row['seconds']:>8}"
+                )
+            shutil.rmtree(path, ignore_errors=True)
         q_rows = args.quality_rows or (20_000 if args.quick else 200_000)
         q_blocks = [1_000, 5_000] if args.quick else [2_000, 10_000, 50_000]
         q_epochs = args.quality_epochs or (3 if args.quick else 5)

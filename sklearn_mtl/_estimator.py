@@ -316,7 +316,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Numeric features.
+            Numeric features. A dask Array or DataFrame (with a dask ``y``) is
+            streamed block by block, never gathered (see ``docs/scaling.md``).
         y : array-like or DataFrame of shape (n_samples,) or (n_samples, n_tasks)
             One column per task. NaN or None marks a missing label.
         sample_weight : array-like of shape (n_samples,), default=None
