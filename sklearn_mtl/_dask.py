@@ -523,7 +523,8 @@ def _held_out(estimator, blocks, lengths, load, rng, device):
         torch.as_tensor(X_valid, device=device),
         torch.as_tensor(t_valid, device=device),
     )
-    return [b for b in blocks if b not in set(valid_ids)], valid
+    held_out = set(valid_ids)
+    return [b for b in blocks if b not in held_out], valid
 
 
 # --------------------------------------------------------------------------- predict
