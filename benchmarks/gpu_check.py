@@ -55,7 +55,7 @@ def count_syncs(X, Y):
         finally:
             torch.cuda.set_sync_debug_mode("default")
     syncs = [w for w in caught if "synchroniz" in str(w.message).lower()]
-    return len(syncs), est.net_.history[-1, "train_batch_count"]
+    return len(syncs), est.engine_.history[-1, "train_batch_count"]
 
 
 def main(argv=None):

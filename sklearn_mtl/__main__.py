@@ -51,7 +51,7 @@ def main(argv=None) -> int:
         f"sklearn-mtl demo: digits ({X.shape[0]} images, {X.shape[1]} pixels), "
         f"{len(names)} tasks in one network {net.hidden_layer_sizes}"
     )
-    print(f"trained {net.n_iter_} epochs in {seconds:.1f} s on {net.net_.device}\n")
+    print(f"trained {net.n_iter_} epochs in {seconds:.1f} s on {net.engine_.device}\n")
     header = f"{'task':<10}{'kind':<12}{'classes':>8}{'accuracy':>10}{'macro F1':>10}"
     print(header)
     print("-" * len(header))

@@ -4,14 +4,21 @@ Imported by the estimators only when a dask collection is passed (dask itself is
 imported inside the functions). The coupling to the rest of the package is one
 hook in each direction:
 
-- the estimator calls :func:`fit` from ``_fit`` and :func:`predict` from
-  ``predict`` / ``predict_proba`` when :func:`is_collection` says an argument is
-  a dask collection, and :func:`match_worker_threads` at the start of every fit;
-- this module calls the engine's ``train_epochs(None, None, epochs, ...,
-  batches=BlockBatches(...))``: ``batches`` is a re-iterable of
-  ``(X_batch, targets_batch)`` device tensors, one pass per epoch, used in place
-  of the engine's in-memory ``TensorBatches``. Everything else (stopping,
-  divergence, validation scores, history, callbacks) is the engine's.
+- the estimator's ``_prepare_fit`` calls :func:`prepare_fit` when
+  :func:`is_collection` says an argument is a dask collection, and ``predict``
+  / ``predict_proba`` / ``score`` call :func:`predict` and :func:`score`;
+  ``_fit`` calls :func:`match_worker_threads` at the start of every fit;
+- :func:`prepare_fit` returns the estimator's fit plan with ``plan.data`` an
+  engine ``BlockDataset`` (``load(i)`` reads and encodes block ``i``): the
+  training is the in-memory fit's, one ``engine.partial_fit`` whose
+  ``get_iterator`` streams the blocks and whose ``train_split`` holds out
+  whole blocks. Stopping, divergence, validation scores, history and
+  callbacks are the engine's.
+
+The input encoding (``inputs_``: medians, missing indicators, numeric scaling,
+piecewise-linear bins) is fitted on the first non-empty block of X; the columns
+must be numeric (categorical columns are refused, since categories seen only in
+later blocks would be lost).
 
 Training streams blocks (dask array chunks along rows, or dataframe partitions):
 each epoch visits the training blocks in a shuffled order and shuffles the rows
@@ -24,18 +31,17 @@ from __future__ import annotations
 
 import math
 import sys
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
 from ._tasks import (
     _labelled_values,
+    _standardisation,
     _unique_labels,
-    build_tasks,
     per_task_class_weight,
     split_target_columns,
+    stack_predictions,
 )
 
 
@@ -206,10 +212,13 @@ def _summarize_block(y_block):
         values, missing = _labelled_values(col, name)
         present = values[~missing]
         s = {"n": int(present.size), "mean": 0.0, "var": 0.0, "sample": None}
+        s["exact"] = None
         s["labels"], s["counts"] = present[:0], np.zeros(0, dtype=np.int64)
         if present.dtype.kind in "fiub" and present.size:
             p = present.astype(np.float64)
             s["mean"], s["var"] = float(p.mean()), float(p.var())
+            # One block's own standardisation, as an in-memory fit computes it.
+            s["exact"] = _standardisation(p, name)
             nonint = p != np.floor(p) if present.dtype.kind == "f" else None
             if nonint is not None and nonint.any():
                 # Continuous: keep a few values that say so, not every value.
@@ -224,10 +233,11 @@ def _summarize_block(y_block):
 def _combine(a, b):
     """Merge two column summaries (Chan et al.'s pairwise mean and variance)."""
     n = a["n"] + b["n"]
-    out = {"n": n, "mean": a["mean"], "var": a["var"]}
+    out = {"n": n, "mean": a["mean"], "var": a["var"], "exact": a["exact"]}
     if b["n"] and not a["n"]:
-        out["mean"], out["var"] = b["mean"], b["var"]
+        out["mean"], out["var"], out["exact"] = b["mean"], b["var"], b["exact"]
     elif b["n"]:
+        out["exact"] = None  # labels in several blocks: the pairwise merge below
         delta = b["mean"] - a["mean"]
         out["mean"] = a["mean"] + delta * b["n"] / n
         out["var"] = (
@@ -270,17 +280,13 @@ def _learn_tasks(estimator, source, classes):
         else np.concatenate([s["sample"], s["labels"]])
         for s in merged
     ]
-    tasks = build_tasks(
-        columns,
-        names,
-        getattr(estimator, "task_types", None),
-        classes,
-        estimator._force_kind,
-    )
+    tasks = estimator._build_tasks(columns, names, classes)
     for task, s in zip(tasks.tasks, merged):
         if task.kind == "regression":
             scale = math.sqrt(s["var"])
             task.mean, task.scale = s["mean"], scale if scale > 0 else 1.0
+            if s["exact"] is not None:  # all labels in one block
+                task.mean, task.scale = s["exact"]
     return tasks, names, is_1d, lengths, merged
 
 
@@ -300,231 +306,124 @@ def _resolve_balanced(class_weight, tasks, merged):
     return resolved
 
 
-# --------------------------------------------------------------------------- batches
-class BlockBatches:
-    """Mini-batches streamed from in-memory blocks; each pass is one epoch.
+# --------------------------------------------------------------------------- fit
+def _encoder(estimator, source, tasks, class_weight):
+    """``load(i)`` for the engine's ``BlockDataset``: one block, validated and encoded.
 
-    Dask-free: ``load(i)`` returns block ``i`` as ``(X, targets)`` numpy arrays
-    (float32, C-ordered). Each pass visits ``block_ids`` in an order drawn from
-    ``rng`` (when ``shuffle``), loads the next block in a background thread while
-    the current one trains, and draws the block's batches by index as the engine's
-    in-memory ``TensorBatches`` does (the same ``generator``): with one block, the
-    batches are those of an in-memory fit, bit for bit.
-
-    Parameters
-    ----------
-    load : callable
-        ``load(i) -> (X, targets)``.
-    block_ids : list of int
-    lengths : list of int
-        Rows of every block (indexed by block id).
-    batch_size : int
-    device : str
-    shuffle : bool
-    generator : torch.Generator
-        Shuffles rows inside a block.
-    rng : numpy.random.RandomState
-        Shuffles the order of the blocks.
+    Each block goes through the checks of an in-memory fit: ``validate_inputs``
+    (``reset=False``: the input encoding fitted on the first pass), the tasks'
+    column matching, the row count and ``sample_weight``.
     """
-
-    def __init__(
-        self, load, block_ids, lengths, batch_size, device, shuffle, generator, rng
-    ):
-        self.load = load
-        self.block_ids = list(block_ids)
-        self.lengths = lengths
-        self.batch_size = int(batch_size)
-        self.device = device
-        self.shuffle = shuffle
-        self.generator = generator
-        self.rng = rng
-
-    def __len__(self):
-        return sum(math.ceil(self.lengths[i] / self.batch_size) for i in self.block_ids)
-
-    def __iter__(self):
-        from ._engine import TensorBatches
-
-        order = list(self.block_ids)
-        if self.shuffle:
-            self.rng.shuffle(order)
-        with ThreadPoolExecutor(1, thread_name_prefix="sklearn-mtl-prefetch") as pool:
-            pending = pool.submit(self.load, order[0])
-            for k in range(len(order)):
-                X, targets = pending.result()
-                if k + 1 < len(order):
-                    pending = pool.submit(self.load, order[k + 1])
-                X_t = torch.as_tensor(X, device=self.device)
-                t_t = torch.as_tensor(targets, device=self.device)
-                yield from TensorBatches(
-                    X_t, t_t, self.batch_size, self.shuffle, self.generator
-                )
-                del X_t, t_t, X, targets
-
-
-def _encoder(estimator, source, class_weight):
-    """``load(i)`` for :class:`BlockBatches`: one block, validated and encoded."""
-    from sklearn.utils.validation import _check_sample_weight
-
-    from ._estimator import _validate_X
-
-    tasks = estimator.tasks_
 
     def load(i):
         Xb, yb, swb = source.load(i)
-        X = _validate_X(estimator, Xb, reset=False, dtype=np.float32, order="C")
-        columns, names, _ = split_target_columns(yb)
-        if names is not None and names != estimator.task_names_:
-            raise ValueError(
-                f"y has columns {names} but the model was fitted on tasks "
-                f"{estimator.task_names_}."
-            )
-        if columns[0].shape[0] != X.shape[0]:
-            raise ValueError(
-                f"Block {i} of X has {X.shape[0]} rows but block {i} of y has "
-                f"{columns[0].shape[0]}: X and y must have the same blocks."
-            )
-        if swb is not None:
-            swb = _check_sample_weight(
-                np.asarray(swb), X, dtype=np.float64, ensure_non_negative=True
-            )
-        targets = tasks.encode(columns, swb, class_weight)
-        if not X.flags.writeable:
-            X = X.copy()
-        return X, targets
+        return _encode(estimator, tasks, class_weight, i, Xb, yb, swb)
 
     return load
 
 
-# --------------------------------------------------------------------------- fit
-def fit(estimator, X, y, sample_weight=None, *, incremental=False, classes=None):
-    """Streaming ``fit`` / ``partial_fit`` of ``estimator`` on dask collections.
+def _encode(estimator, tasks, class_weight, i, Xb, yb, swb):
+    from sklearn.utils.validation import _check_sample_weight
 
-    The training part mirrors ``MultiTaskNeuralEstimator._fit`` after encoding
-    (same optimizer settings, stopping rules, seeds, history and warnings); only
-    the data path differs: the engine draws its batches from
-    :class:`BlockBatches` instead of tensors held in memory.
-    """
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.utils import check_random_state
+    from ._inputs import validate_inputs
 
-    from ._engine import PRECISIONS, TrainingDivergedError
-    from ._estimator import _seeded, _validate_X
-
-    if y is None:
+    X = validate_inputs(estimator, Xb, reset=False, dtype=np.float32)
+    columns = tasks.match_columns(yb)
+    if columns[0].shape[0] != X.shape[0]:
         raise ValueError(
-            f"{type(estimator).__name__} requires y to be passed, but the target y "
-            "is None."
+            f"Block {i} of X has {X.shape[0]} rows but block {i} of y has "
+            f"{columns[0].shape[0]}: X and y must have the same blocks."
         )
-    first_pass = not hasattr(estimator, "net_") or (
-        not estimator.warm_start and not incremental
-    )
+    if swb is not None:
+        swb = _check_sample_weight(
+            np.asarray(swb), X, dtype=np.float64, ensure_non_negative=True
+        )
+    targets = tasks.encode(columns, swb, class_weight)
+    if not X.flags.writeable:
+        X = X.copy()
+    return X, targets
+
+
+def _check_streamable(estimator, X):
+    """Before any data is read: X's columns must be numeric (categorical refused).
+
+    The input encoding is fitted on the first block; categories seen only in
+    later blocks would silently become "unknown", so categorical columns are
+    refused rather than learned from part of the data.
+    """
+    from ._inputs import resolve_categorical
+
+    meta = X._meta if _is_frame(X) else np.empty((0, X.shape[1]), X.dtype)
+    categorical = resolve_categorical(estimator.categorical_features, meta)
+    if categorical:
+        names = (
+            [str(meta.columns[j]) for j in categorical]
+            if hasattr(meta, "columns")
+            else categorical
+        )
+        raise ValueError(
+            f"Categorical columns {names} of X are not supported when streaming "
+            "from dask: the input encoding is learned from the first block only, "
+            "and categories of later blocks would be lost. Encode them as numbers "
+            "first (e.g. X.categorize() and codes, or a OneHotEncoder), or set "
+            "categorical_features=None if they are numeric."
+        )
+    _check_numeric(meta)
+
+
+def prepare_fit(estimator, X, y, sample_weight, first_pass, classes):
+    """The fit plan of ``estimator`` for dask collections (``_prepare_fit``'s twin).
+
+    A first pass reads y once, block by block, to learn the tasks (names,
+    kinds, classes, regression scaling, ``"balanced"`` class weights from the
+    counts of all blocks), and fits the input encoding on the first block of
+    X. ``plan.data`` is the engine's ``BlockDataset``: the training itself is
+    the in-memory fit's (``_commit``, ``_train``, ``engine.partial_fit``).
+    """
+    from ._engine import BlockDataset
+    from ._inputs import fit_bins, validate_inputs
+
     source = _Source(X, y, sample_weight)
-    class_weight = getattr(estimator, "class_weight", None)
+    class_weight = estimator._class_weight()
+    names = is_1d = None
     if first_pass:
-        # Feature names and count from the collection's metadata, no data read.
-        meta = X._meta if _is_frame(X) else np.empty((0, X.shape[1]), X.dtype)
-        _check_numeric(meta)
-        _validate_X(estimator, meta, reset=True, dtype=np.float32, ensure_min_samples=0)
+        _check_streamable(estimator, X)
         tasks, names, is_1d, lengths, merged = _learn_tasks(estimator, source, classes)
-        n_rows = sum(lengths)
-        # _initialize reads only the shape of X (features; rows for batch_size).
-        shape_only = np.broadcast_to(np.float32(0), (n_rows, estimator.n_features_in_))
-        estimator._initialize(shape_only, None, names, is_1d, classes, tasks=tasks)
         class_weight = _resolve_balanced(class_weight, tasks, merged)
+        first = next((i for i, n in enumerate(lengths) if n > 0), None)
+        if first is not None:
+            Xb, yb, swb = source.load(first)
+            validate_inputs(estimator, Xb, reset=True, dtype=np.float32)
+            if estimator.num_embeddings in (
+                "piecewise_linear",
+                "piecewise_linear_tree",
+            ):
+                # Bin edges learned on the first block, as the input encoding.
+                Xe, targets = _encode(
+                    estimator, tasks, class_weight, first, Xb, yb, swb
+                )
+                estimator.inputs_ = fit_bins(
+                    estimator.inputs_,
+                    Xe,
+                    targets,
+                    [t.kind for t in tasks.tasks],
+                    estimator.num_embeddings,
+                    estimator.n_bins,
+                )
     else:
+        tasks = estimator.tasks_
         lengths = source.lengths
         if lengths is None:
             import dask
 
             lengths = list(dask.compute(*[dask.delayed(len)(b) for b in source.y]))
-        n_rows = sum(lengths)
     blocks = [i for i, n in enumerate(lengths) if n > 0]
     if not blocks:
         raise ValueError("The dask collections passed to fit have no rows.")
-
-    net = estimator.net_
-    net.batch_size = (
-        min(200, n_rows) if estimator.batch_size == "auto" else estimator.batch_size
-    )
-    for group in net.optimizer_.param_groups:
-        group["lr"] = estimator.learning_rate_init
-    net.autocast_dtype = PRECISIONS[estimator.precision]
-    net.compile_forward = estimator.compile
-    stopping = dict(net.callbacks_)["stopping"]
-    stopping.tol = estimator.tol
-    stopping.n_iter_no_change = estimator.n_iter_no_change
-    stopping.early_stopping = estimator.early_stopping and not incremental
-    if first_pass or not stopping.early_stopping:
-        stopping.initialize()
-
-    epochs_before = len(net.history)
-    seed = check_random_state(estimator.random_state).randint(2**31 - 1)
-    seed = (seed + epochs_before) % (2**31)
-    rng = np.random.RandomState(seed)
-    load = _encoder(estimator, source, class_weight)
-    device = net.device
-    valid = None
-    if stopping.early_stopping:
-        blocks, valid = _held_out(estimator, blocks, lengths, load, rng, device)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    batches = BlockBatches(
-        load, blocks, lengths, net.batch_size, device, estimator.shuffle, generator, rng
-    )
-    epochs = 1 if incremental else estimator.max_iter
-    try:
-        with _seeded(seed, device):
-            stopped = net.train_epochs(
-                None,
-                None,
-                epochs,
-                stopping=stopping,
-                shuffle=estimator.shuffle,
-                valid=valid,
-                generator=generator,
-                batches=batches,
-            )
-    except TrainingDivergedError:
-        estimator._record_history()
-        raise
-    estimator._record_history()
-    ran_all = len(net.history) - epochs_before == epochs
-    if not incremental and not stopped and ran_all:
-        warnings.warn(
-            f"Stochastic Optimizer: Maximum iterations ({estimator.max_iter}) reached "
-            "and the optimization hasn't converged yet.",
-            ConvergenceWarning,
-            stacklevel=5,
-        )
-    return estimator
-
-
-def _held_out(estimator, blocks, lengths, load, rng, device):
-    """Hold out whole blocks for early stopping: ``validation_fraction`` of them."""
-    n_valid = math.ceil(estimator.validation_fraction * len(blocks))
-    if n_valid >= len(blocks):
-        raise ValueError(
-            f"early_stopping holds out whole blocks: validation_fraction="
-            f"{estimator.validation_fraction} of {len(blocks)} blocks leaves none "
-            "for training. Use more blocks (smaller chunks or more partitions) or "
-            "a smaller validation_fraction."
-        )
-    chosen = sorted(rng.choice(len(blocks), n_valid, replace=False).tolist())
-    valid_ids = [blocks[i] for i in chosen]
-    if sum(lengths[i] for i in valid_ids) < 2:
-        raise ValueError(
-            "The validation set is too small: the held-out blocks have fewer than "
-            "2 rows. Increase 'validation_fraction' or the block size."
-        )
-    loaded = [load(i) for i in valid_ids]
-    X_valid = np.concatenate([x for x, _ in loaded])
-    t_valid = np.concatenate([t for _, t in loaded])
-    valid = (
-        torch.as_tensor(X_valid, device=device),
-        torch.as_tensor(t_valid, device=device),
-    )
-    held_out = set(valid_ids)
-    return [b for b in blocks if b not in held_out], valid
+    plan = estimator._plan(sum(lengths), first_pass, tasks, names, is_1d)
+    load = _encoder(estimator, source, tasks, class_weight)
+    plan.data = BlockDataset(load, lengths, blocks, device=plan.engine.device)
+    return plan
 
 
 # --------------------------------------------------------------------------- predict
@@ -547,14 +446,12 @@ def _out_columns(width):
 
 def _decode(outputs, estimator, method, task=None):
     """Predictions (or one task's probabilities) from network outputs."""
-    from ._estimator import _stack_predictions
-
     outputs = np.asarray(outputs)
     tasks = estimator.tasks_
     if method == "predict_proba":
         return tasks.tasks[task].probabilities(tasks.slice(outputs, task))
     preds = tasks.predict(outputs)
-    return preds[0] if estimator._y_1d else _stack_predictions(preds)
+    return preds[0] if estimator._y_1d else stack_predictions(preds)
 
 
 def _decode_frame(outputs, estimator, method, task=None):
@@ -677,5 +574,5 @@ def score(estimator, X, y, sample_weight=None) -> float:
         preds = [np.asarray(pred)]
     else:
         preds = [pred[:, j] for j in range(pred.shape[1])]
-    columns, _, _ = split_target_columns(y)
+    columns = estimator.tasks_.match_columns(y)
     return float(np.mean(estimator.tasks_.score(preds, columns, sample_weight)))

@@ -8,6 +8,43 @@ _PARAMS = {
         Tasks not named are inferred from their labels (as
         :func:`sklearn.utils.multiclass.type_of_target` does): integer-valued
         regression targets look like classes, so name them here.""",
+    "inputs": """categorical_features : "from_dtype", None, or array-like of \
+bool, int or str, default="from_dtype"
+        The categorical columns of ``X``, as in
+        :class:`~sklearn.ensemble.HistGradientBoostingClassifier`:
+        ``"from_dtype"`` takes the DataFrame columns of dtype ``category``,
+        ``str`` / ``object`` and ``bool`` (none for an array); or a boolean
+        mask over the columns, column indices, or column names. ``None``: every
+        column is numeric. Each categorical column gets a learned embedding of
+        size ``embedding_dim``; categories seen first at predict time map to a
+        reserved "unknown" entry, missing values (NaN / None) are a category
+        of their own. Other columns must be numeric; NaN in them is replaced
+        by the training median, with a learned missing indicator for columns
+        that had NaN in fit.
+
+    numeric_scaling : {"auto", "quantile", "robust"} or None, default="auto"
+        Scaling of the numeric columns learned in ``fit``: ``"quantile"`` maps
+        each column through its training quantiles to a standard normal;
+        ``"robust"`` subtracts the median and divides by the interquartile
+        range; ``None`` reads the numbers as they are (for data scaled
+        beforehand). ``"auto"`` is ``"quantile"`` when ``X`` has categorical
+        columns (raw tabular data) and ``None`` for all-numeric input, which
+        is then read exactly as given.
+
+    num_embeddings : {"piecewise_linear", "piecewise_linear_tree", \
+"periodic"} or None, default=None
+        Embedding of each numeric feature (Gorishniy et al., NeurIPS 2022,
+        package ``rtdl_num_embeddings``): ``"piecewise_linear"`` on quantile
+        bins, ``"piecewise_linear_tree"`` on target-aware bins (for every task a
+        decision tree per feature on its labelled rows; a feature's bin edges
+        are the union over tasks, thinned to ``n_bins``), ``"periodic"``
+        (learned sin/cos frequencies). ``None`` feeds the numbers directly.
+
+    n_bins : int, default=48
+        Number of bins of the piecewise-linear embeddings.
+
+    embedding_dim : int, default=16
+        Size of each categorical embedding and of each numeric embedding.""",
     "network": """hidden_layer_sizes : tuple of int, default=(100,)
         Sizes of the hidden layers of the shared trunk. ``()`` gives no trunk.
 
@@ -21,6 +58,15 @@ _PARAMS = {
         Hidden layers of each task's own head (tower). ``()`` gives a linear
         head per task. All heads are computed in one batched operation.
 
+    n_ensemble : int, default=1
+        Members of a parameter-efficient ensemble (TabM-mini, Gorishniy et al.,
+        ICLR 2025, package ``tabm``): the members share the whole network but
+        scale the features by their own learned vector and have their own task
+        heads. Each member's loss is averaged in training; probabilities (and
+        regression outputs) are averaged over members at predict time. Works
+        with every ``architecture`` and ``loss_weighting``; costs about
+        ``n_ensemble`` times the compute of one network.
+
     task_weights : dict or None, default=None
         Static weight of each task's loss, ``{task_name: weight}``; unnamed
         tasks weigh 1. The training loss is the weighted sum of task losses.""",
@@ -31,9 +77,16 @@ _PARAMS = {
         task. With a single task, ``{label: weight}`` may be given directly.
         A row's weight in a task's loss is mask x sample weight x class
         weight, normalised by mask x sample weight.""",
-    "training": """alpha : float, default=1e-4
-        Strength of the L2 penalty on weights (not biases), as in
-        :class:`~sklearn.neural_network.MLPClassifier`.
+    "training": """solver : {"adam", "adamw"}, default="adam"
+        Optimizer: ``"adam"`` with ``alpha`` as an L2 penalty (as
+        :class:`~sklearn.neural_network.MLPClassifier`), or ``"adamw"``
+        (Loshchilov & Hutter, 2019) with ``alpha`` as decoupled weight decay.
+
+    alpha : float, default=1e-4
+        With ``solver="adam"``, strength of the L2 penalty on weights (not
+        biases), as in :class:`~sklearn.neural_network.MLPClassifier`; with
+        ``"adamw"``, the decoupled weight decay of the weights (AdamW's
+        ``weight_decay``; values around 1e-4 to 1e-2 are usual).
 
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
@@ -57,7 +110,10 @@ _PARAMS = {
         least ``tol`` for ``n_iter_no_change`` consecutive epochs.
 
     verbose : bool or int, default=False
-        Print a line per epoch.
+        ``1`` (or True) prints a table row per epoch: the training loss, each
+        task's training loss (``train_loss_<task>``) and, with early stopping,
+        the mean and each task's validation score (``valid_score_<task>``).
+        ``2`` adds a progress bar over each epoch's batches (tqdm, on stderr).
 
     warm_start : bool, default=False
         Reuse the fitted network (and optimizer state) on the next ``fit``.
@@ -89,7 +145,12 @@ _PARAMS = {
 
     callbacks : list or None, default=None
         Extra :mod:`skorch.callbacks` (instances or ``(name, callback)``
-        pairs) run by the training engine, e.g. ``LRScheduler``.""",
+        pairs) run by the training engine beside its own stopping rule, e.g.
+        ``LRScheduler``, ``Checkpoint``, ``EarlyStopping``, ``EpochScoring``
+        with a scorer of :mod:`sklearn_mtl.metrics`, ``GradientNormClipping``,
+        ``ProgressBar``. The history keys they can monitor: ``train_loss``,
+        ``train_loss_best`` and, with ``early_stopping=True``, ``valid_loss``,
+        ``valid_loss_best``, ``valid_score``, ``valid_score_best``.""",
     "multitask": """architecture : {"shared_bottom", "mmoe", "omoe", "cgc", "ple", \
 "cross_stitch"}, default="shared_bottom"
         How tasks share the network (see ``docs/architectures.md``):
@@ -163,11 +224,17 @@ _ATTRIBUTES = """task_names_ : list of str
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features, when ``X`` has string column names.
 
+    inputs_ : dict
+        What was learned from the training ``X`` (plain data): the numeric and
+        categorical columns, each categorical column's categories, the
+        numeric medians, missing indicators, scaling and embedding bins.
+
     module_ : torch.nn.Module
         The trained network.
 
-    net_ : skorch.NeuralNet
-        The training engine, with its ``history``.
+    engine_ : skorch.NeuralNet
+        The training engine (a :class:`skorch.NeuralNet`), with its
+        ``history``.
 
     n_iter_ : int
         Number of epochs run (accumulated over warm starts and partial fits).
@@ -187,6 +254,10 @@ _ATTRIBUTES = """task_names_ : list of str
 
     best_validation_score_ : float or None
         Best of ``validation_scores_``.
+
+    task_validation_scores_ : dict of str to list of float, or None
+        Each task's validation score per epoch (accuracy, or R2 for
+        regression), with early stopping; else None.
 
     task_weight_curves_ : dict of str to list of float
         Each task's loss weight per epoch (mean over the epoch's batches) as

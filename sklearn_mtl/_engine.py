@@ -1,46 +1,106 @@
-"""The training and inference loop.
+"""The training and inference run: skorch's ``NeuralNet``, used the skorch way.
 
-skorch's :class:`~skorch.NeuralNet` is the engine, used by composition: the public
-estimators own a :class:`MultiTaskNet` and never subclass it. skorch provides
-module / optimizer initialisation, device placement, callbacks, the history and a
-CUDA-safe pickle. What we replace is the data path: the whole data set is a pair
-of tensors placed on the device once, batches are drawn by index
-(:class:`TensorBatches`), and losses are accumulated on the device and read once
-per epoch.
+:class:`MultiTaskEngine` is a :class:`skorch.NeuralNet` whose extension points
+carry the multi-task run:
+
+- ``module`` / ``criterion`` are builders called by ``initialize`` under the
+  engine's seed (``random_state``), so initialisation is reproducible even when
+  several fits run in parallel threads;
+- ``dataset`` is :class:`TaskDataset` (device tensors of X and the encoded
+  :class:`~sklearn_mtl._tasks.TaskTargets`) and ``get_iterator`` returns
+  :class:`TensorBatches`, which slices those tensors on the device: no per-row
+  ``Dataset.__getitem__``, no host-device copy per batch; streamed data is a
+  :class:`BlockDataset` (blocks loaded one at a time), which ``get_iterator``
+  turns into :class:`BlockBatches` (blocks in a shuffled order, rows shuffled
+  inside a block, the next block loaded while the current one trains);
+- ``train_split`` is :class:`ValidationSplit` (scikit-learn MLP's
+  ``validation_fraction``); ``validation_step`` scores it per task;
+- stopping (:class:`MLPStopping`) and divergence (:class:`DivergenceGuard`) are
+  callbacks; any skorch callback passed in ``callbacks`` works beside them;
+- losses are accumulated on the device and read once per epoch.
+
+The estimators call :meth:`MultiTaskEngine.partial_fit` with a dataset, read the
+history, and persist through :meth:`MultiTaskEngine.get_state` /
+:meth:`MultiTaskEngine.set_state`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
+import copy
 import math
+import signal
+import sys
+import threading
 import warnings
 
+import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EpochTimer, PrintLog
+from skorch.callbacks import Callback, EpochTimer
 from skorch.utils import TeeGenerator
 from torch import nn
-from torch.func import functional_call
+
+from ._progress import progress_callbacks
+from ._tasks import MultiTaskLoss, TaskTargets
 
 #: ``precision`` parameter value -> autocast dtype (None: plain float32).
 PRECISIONS = {"float32": None, "bf16": torch.bfloat16}
 
+#: Rows per forward pass at inference and validation.
+INFERENCE_BATCH = 8192
 
-@functools.cache
+# Module initialisation seeds torch's process-wide generator: one fit at a time.
+_INIT_LOCK = threading.Lock()
+
+
 def fast_adam_kwargs(device_type: str) -> dict:
     """Adam options for the fastest multi-tensor update on ``device_type``.
 
-    ``fused=True`` (one kernel for every parameter) where this torch supports it
-    on the device, else ``foreach=True``; the default single-tensor loop costs
-    about as much as the forward and backward pass of a small network.
+    ``fused=True`` (one kernel for every parameter) where this torch has fused
+    Adam kernels for the device, else ``foreach=True``; the default
+    single-tensor loop costs about as much as a small network's forward and
+    backward pass. Decided from torch's list of devices, without building an
+    optimizer.
     """
-    probe = torch.zeros(1, device=device_type, requires_grad=True)
+    from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+
+    if device_type in _get_fused_kernels_supported_devices():
+        return {"fused": True}
+    return {"foreach": True}
+
+
+@contextlib.contextmanager
+def _deferred_interrupt():
+    """Hold back Ctrl-C until the block ends (main thread only).
+
+    torch's optimizers import ``torch._dynamo`` (and sympy) on first use; a
+    KeyboardInterrupt in the middle of that import leaves half-imported modules
+    that break the whole process. The interrupt is delivered after the block.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
     try:
-        torch.optim.Adam([probe], fused=True)
-    except (RuntimeError, ValueError, TypeError):
-        return {"foreach": True}
-    return {"fused": True}
+        previous = signal.signal(signal.SIGINT, lambda *args: received.append(args))
+    except (ValueError, OSError):  # pragma: no cover - no signal support here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            raise KeyboardInterrupt
+
+
+def _prepare_optimizers():
+    """Import what torch's optimizers import on first use, safe from Ctrl-C."""
+    if "torch._dynamo" in sys.modules:
+        return
+    with _deferred_interrupt():
+        import torch._dynamo  # noqa: F401
 
 
 def _overrides(callback, method: str) -> bool:
@@ -54,36 +114,232 @@ class TrainingDivergedError(FloatingPointError):
     """
 
 
-class TensorBatches:
-    """Mini-batches drawn by index from tensors that already live on the device.
+class _StopTraining(Exception):
+    """A callback asked to stop (skorch's convention: KeyboardInterrupt)."""
 
-    One ``randperm`` per epoch; each batch is one gather of ``X`` and one of the
-    packed targets. No per-row ``Dataset.__getitem__``, no host-device copies.
+
+# --------------------------------------------------------------------------- data
+class TaskDataset:
+    """Rows of ``X`` and their encoded targets, as tensors on the device.
+
+    The engine's skorch ``dataset``: :class:`TensorBatches` slices it. ``y`` is
+    a :class:`~sklearn_mtl._tasks.TaskTargets` (or None at inference).
     """
 
-    def __init__(self, X, targets, batch_size, shuffle=True, generator=None):
+    def __init__(self, X, y: TaskTargets | None = None):
         self.X = X
-        self.targets = targets
+        self.y = y
+
+    def __len__(self) -> int:
+        return self.X.shape[0]
+
+    def take(self, index) -> TaskDataset:
+        """The rows at ``index`` (a long tensor on the data's device)."""
+        y = None if self.y is None else self.y.take(index)
+        return TaskDataset(self.X.index_select(0, index), y)
+
+
+class TensorBatches:
+    """Mini-batches drawn by index from a :class:`TaskDataset` on the device.
+
+    One ``randperm`` per epoch (from ``generator``); each batch is one gather of
+    ``X`` and one of the packed targets. Yields ``(X_batch, targets_batch)``.
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False, generator=None):
+        self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.generator = generator
 
-    def __len__(self):
-        return math.ceil(self.X.shape[0] / self.batch_size)
+    def __len__(self) -> int:
+        return math.ceil(len(self.dataset) / self.batch_size)
 
     def __iter__(self):
-        n, bs = self.X.shape[0], self.batch_size
+        X, y = self.dataset.X, self.dataset.y
+        n, bs = X.shape[0], self.batch_size
         if not self.shuffle:
             for start in range(0, n, bs):
-                yield self.X[start : start + bs], self.targets[start : start + bs]
+                yield (
+                    X[start : start + bs],
+                    None if y is None else y.rows(start, start + bs),
+                )
             return
-        order = torch.randperm(n, generator=self.generator, device=self.X.device)
+        order = torch.randperm(n, generator=self.generator, device=X.device)
         for start in range(0, n, bs):
             idx = order[start : start + bs]
             # index_select is several times faster than X[idx] on CPU, same values.
-            yield self.X.index_select(0, idx), self.targets.index_select(0, idx)
+            yield X.index_select(0, idx), y.take(idx)
 
 
+class BlockDataset:
+    """Rows streamed in blocks that are loaded one at a time (data larger than memory).
+
+    The engine's skorch ``dataset`` for streamed data (e.g. the blocks of a dask
+    collection, see ``sklearn_mtl/_dask.py``); ``get_iterator`` turns it into
+    :class:`BlockBatches`. Nothing here knows where the blocks come from.
+
+    Parameters
+    ----------
+    load : callable
+        ``load(i) -> (X, targets)``: block ``i`` validated and encoded, ``X`` a
+        float32 C-ordered array and ``targets`` a numpy
+        :class:`~sklearn_mtl._tasks.TaskTargets`.
+    lengths : list of int
+        Rows of every block.
+    block_ids : list of int, default=None
+        The blocks of this dataset (all by default).
+    device : str, default="cpu"
+        Where the held-out blocks go when :meth:`split` materialises them.
+    """
+
+    def __init__(self, load, lengths, block_ids=None, device="cpu"):
+        self.load = load
+        self.lengths = [int(n) for n in lengths]
+        ids = range(len(self.lengths)) if block_ids is None else block_ids
+        self.block_ids = list(ids)
+        self.device = device
+
+    def __len__(self) -> int:
+        return sum(self.lengths[i] for i in self.block_ids)
+
+    def subset(self, block_ids) -> BlockDataset:
+        """The same source restricted to ``block_ids``."""
+        return BlockDataset(self.load, self.lengths, block_ids, self.device)
+
+    def materialize(self) -> TaskDataset:
+        """Every block loaded and concatenated, as tensors on the device."""
+        loaded = [self.load(i) for i in self.block_ids]
+        X = np.concatenate([x for x, _ in loaded])
+        packed = np.concatenate([t.packed for _, t in loaded])
+        targets = TaskTargets(packed, loaded[0][1].n_tasks)
+        return TaskDataset(
+            torch.as_tensor(X, device=self.device), targets.to(self.device)
+        )
+
+    def split(self, fraction: float, random_state: int):
+        """Hold out ``ceil(fraction * n_blocks)`` whole blocks, drawn at random.
+
+        Returns the training blocks (still streamed) and the held-out ones
+        loaded once as a :class:`TaskDataset`.
+        """
+        blocks = self.block_ids
+        n_valid = math.ceil(fraction * len(blocks))
+        if n_valid >= len(blocks):
+            raise ValueError(
+                f"early_stopping holds out whole blocks: validation_fraction="
+                f"{fraction} of {len(blocks)} blocks leaves none for training. Use "
+                "more blocks (smaller chunks or more partitions) or a smaller "
+                "validation_fraction."
+            )
+        rng = np.random.RandomState(random_state)
+        chosen = set(rng.choice(len(blocks), n_valid, replace=False).tolist())
+        valid = self.subset([b for k, b in enumerate(blocks) if k in chosen])
+        if len(valid) < 2:
+            raise ValueError(
+                "The validation set is too small: the held-out blocks have fewer "
+                "than 2 rows. Increase 'validation_fraction' or the block size."
+            )
+        train = self.subset([b for k, b in enumerate(blocks) if k not in chosen])
+        return train, valid.materialize()
+
+
+class BlockBatches:
+    """Mini-batches streamed from a :class:`BlockDataset`; each pass is one epoch.
+
+    Each pass visits the blocks in an order drawn from ``generator`` (when
+    ``shuffle`` and there are several), loads the next block in a background
+    thread while the current one trains, and draws the block's batches with
+    :class:`TensorBatches` (the same ``generator``): with one block, the batches
+    are those of an in-memory fit, bit for bit. Memory holds about two blocks.
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False, generator=None):
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.generator = generator
+
+    def __len__(self) -> int:
+        lengths, bs = self.dataset.lengths, self.batch_size
+        return sum(math.ceil(lengths[i] / bs) for i in self.dataset.block_ids)
+
+    def __iter__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        dataset = self.dataset
+        order = list(dataset.block_ids)
+        if self.shuffle and len(order) > 1:
+            gen = self.generator
+            device = None if gen is None else gen.device
+            perm = torch.randperm(len(order), generator=gen, device=device).tolist()
+            order = [order[k] for k in perm]
+        with ThreadPoolExecutor(1, thread_name_prefix="sklearn-mtl-prefetch") as pool:
+            pending = pool.submit(dataset.load, order[0])
+            for k in range(len(order)):
+                X, targets = pending.result()
+                if k + 1 < len(order):
+                    pending = pool.submit(dataset.load, order[k + 1])
+                block = TaskDataset(
+                    torch.as_tensor(X, device=dataset.device),
+                    targets.to(dataset.device),
+                )
+                del X, targets
+                yield from TensorBatches(
+                    block, self.batch_size, self.shuffle, self.generator
+                )
+                del block
+
+
+class ValidationSplit:
+    """skorch ``train_split``: hold out ``fraction`` of the rows for validation.
+
+    As scikit-learn's MLP: a random split seeded by ``random_state``, stratified
+    when ``stratify`` (one fully labelled classification task) and every class
+    can be represented on both sides. A :class:`BlockDataset` holds out whole
+    blocks instead (:meth:`BlockDataset.split`).
+    """
+
+    def __init__(self, fraction: float, random_state: int, stratify: bool = False):
+        self.fraction = fraction
+        self.random_state = random_state
+        self.stratify = stratify
+
+    def __call__(self, dataset: TaskDataset, y=None, **fit_params):
+        from sklearn.model_selection import train_test_split
+
+        if isinstance(dataset, BlockDataset):  # streamed: hold out whole blocks
+            return dataset.split(self.fraction, self.random_state)
+        n = len(dataset)
+        n_valid = int(np.ceil(self.fraction * n))
+        if n_valid < 2 or n - n_valid < 1:
+            raise ValueError(
+                f"The validation set is too small: validation_fraction="
+                f"{self.fraction} of {n} rows leaves {n_valid} for validation and "
+                f"{n - n_valid} for training. Increase 'validation_fraction' or the "
+                "size of your dataset."
+            )
+        stratify = None
+        if self.stratify:
+            codes = dataset.y.values[:, 0].cpu().numpy()
+            counts = np.unique(codes, return_counts=True)[1]
+            # Stratify only where train_test_split can (as MLP, else plain split).
+            if counts.min() >= 2 and min(n_valid, n - n_valid) >= len(counts):
+                stratify = codes
+        idx_train, idx_valid = train_test_split(
+            np.arange(n),
+            test_size=self.fraction,
+            random_state=self.random_state,
+            stratify=stratify,
+        )
+        device = dataset.X.device
+        return (
+            dataset.take(torch.as_tensor(idx_train, device=device)),
+            dataset.take(torch.as_tensor(idx_valid, device=device)),
+        )
+
+
+# --------------------------------------------------------------------------- modules
 class Objective(nn.Module):
     """The criterion skorch optimises: per-task losses and their weighting.
 
@@ -97,27 +353,38 @@ class Objective(nn.Module):
         self.weighting = weighting
 
 
+def build_objective(*, kinds, widths, weighting) -> Objective:
+    """The engine's ``criterion``: ``weighting`` is a builder ``n_tasks -> module``."""
+    return Objective(MultiTaskLoss(kinds, widths), weighting())
+
+
+# --------------------------------------------------------------------------- callbacks
 class MLPStopping(Callback):
     """Stopping rules of scikit-learn's MLP, and early stopping with best weights.
 
     Without early stopping, training stops when the training loss has not
     improved by ``tol`` for ``n_iter_no_change`` epochs. With early stopping the
     mean validation score is watched instead, the best weights are kept, and
-    they are restored when training ends.
+    they are restored when training ends. ``warm=True`` keeps the best score
+    and counters of the previous fit (``warm_start`` with early stopping).
     """
 
-    def __init__(self, tol=1e-4, n_iter_no_change=10, early_stopping=False):
+    def __init__(self, tol=1e-4, n_iter_no_change=10, early_stopping=False, warm=False):
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
+        self.warm = warm
 
     def initialize(self):
         self.best_loss_ = math.inf
         self.best_score_ = -math.inf
         self.no_improvement_count_ = 0
         self.best_state_ = None
-        self.stop_ = False
         return self
+
+    def on_train_begin(self, net, **kwargs):
+        if not (self.warm and self.early_stopping):
+            self.initialize()
 
     def on_epoch_end(self, net, **kwargs):
         if not self.early_stopping:
@@ -137,32 +404,160 @@ class MLPStopping(Callback):
                 self.best_score_ = score
                 # Kept on the CPU: it is pickled with the model (no CUDA tensors).
                 self.best_state_ = net.snapshot(device="cpu")
-        self.stop_ = self.no_improvement_count_ > self.n_iter_no_change
+        if self.no_improvement_count_ > self.n_iter_no_change:
+            net.request_stop()
 
-    def restore_best(self, net):
+    def on_train_end(self, net, **kwargs):
         if self.early_stopping and self.best_state_ is not None:
             net.restore(self.best_state_)
 
+    def get_state(self) -> dict:
+        """Counters and best weights, for a safe model file."""
+        return {
+            "best_loss_": getattr(self, "best_loss_", math.inf),
+            "best_score_": getattr(self, "best_score_", -math.inf),
+            "no_improvement_count_": getattr(self, "no_improvement_count_", 0),
+            "best_state_": getattr(self, "best_state_", None),
+        }
 
-class MultiTaskNet(NeuralNet):
-    """skorch engine for a multi-task network (internal; see the estimators).
+    def set_state(self, state: dict) -> None:
+        self.initialize()
+        for key, value in state.items():
+            setattr(self, key, value)
 
-    ``module`` maps a float tensor ``(n, n_features)`` to the fused outputs
-    ``(n, sum of task widths)``; ``criterion`` is an :class:`Objective`.
+
+class DivergenceGuard(Callback):
+    """Stop with :class:`TrainingDivergedError` when the loss or weights go non-finite.
+
+    The weights of the start of the epoch are kept (on the device) and restored,
+    the optimizer is re-initialised (its moments are not finite either) and the
+    epoch's history row is removed.
     """
 
-    def get_default_callbacks(self):
-        callbacks = [("epoch_timer", EpochTimer())]
-        if self.verbose:
-            per_task = ["train_task_losses", "train_task_weights", "valid_task_scores"]
-            callbacks.append(("print_log", PrintLog(keys_ignored=per_task)))
-        return callbacks
+    def on_epoch_begin(self, net, **kwargs):
+        self.last_good_ = net.snapshot()
 
-    # ------------------------------------------------------------------ steps
-    #: Autocast dtype for the forward pass (None: no autocast); set by the estimator.
-    autocast_dtype = None
-    #: Whether to run the forward pass through ``torch.compile``.
-    compile_forward = False
+    def on_epoch_end(self, net, **kwargs):
+        loss = net.history[-1, "train_loss"]
+        # A last step can leave non-finite weights behind a finite loss.
+        if math.isfinite(loss) and net.weights_finite():
+            return
+        net.restore(self.last_good_)
+        net.initialize_optimizer()
+        del net.history[-1]
+        raise TrainingDivergedError(
+            f"Training diverged: the training loss became {loss} (or the weights "
+            f"became non-finite) in epoch {len(net.history) + 1}. The model keeps "
+            "the last weights with a finite loss. Try a lower learning_rate_init, "
+            "or scale the features."
+        )
+
+    def on_train_end(self, net, **kwargs):
+        self.last_good_ = None
+
+
+# --------------------------------------------------------------------------- dropout
+def set_generator(module: nn.Module, generator) -> None:
+    """Give every random module (dropout, random loss weights) the fit's generator."""
+    for m in module.modules():
+        if hasattr(m, "generator"):
+            m.generator = generator
+
+
+# --------------------------------------------------------------------------- engine
+class MultiTaskEngine(NeuralNet):
+    """skorch engine for a multi-task network (internal; see the estimators).
+
+    ``module`` builds a network mapping ``(n, n_features)`` floats to the fused
+    outputs ``(n, sum of task widths)``; ``criterion`` builds an
+    :class:`Objective`. ``random_state`` (an int) seeds the initialisation and,
+    with the number of epochs already trained, the shuffling, dropout and random
+    loss weights of each call to ``partial_fit``. ``precision`` is a key of
+    :data:`PRECISIONS`; ``use_compile`` runs the training forward pass
+    through ``torch.compile``. ``tasks`` is the model's TaskSet (for scorers
+    of :mod:`sklearn_mtl.metrics` used in ``EpochScoring``).
+    """
+
+    def __init__(
+        self,
+        module,
+        criterion,
+        *args,
+        random_state=0,
+        shuffle=True,
+        precision="float32",
+        use_compile=False,
+        tasks=None,
+        **kwargs,
+    ):
+        super().__init__(module, criterion, *args, **kwargs)
+        self.tasks = tasks
+        self.random_state = random_state
+        self.shuffle = shuffle
+        self.precision = precision
+        self.use_compile = use_compile
+
+    # ------------------------------------------------------------------ setup
+    @property
+    def task_names(self):
+        """Task names, for the per-task history keys and the epoch log."""
+        return None if self.tasks is None else list(self.tasks.names)
+
+    def get_default_callbacks(self):
+        # Divergence first (it may undo the epoch); per-task history keys always,
+        # the epoch table and batch bar by verbose; the stopping rule last.
+        return [
+            ("epoch_timer", EpochTimer()),
+            ("divergence", DivergenceGuard()),
+            *progress_callbacks(self.verbose),
+            ("stopping", MLPStopping()),
+        ]
+
+    @contextlib.contextmanager
+    def _seeded(self):
+        dev = torch.device(self.device)
+        cuda = [dev.index or 0] if dev.type == "cuda" else []
+        with _INIT_LOCK, torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(self.random_state)
+            yield
+
+    def initialize_module(self):
+        with self._seeded():
+            return super().initialize_module()
+
+    def initialize_criterion(self):
+        with self._seeded():
+            torch.manual_seed(self.random_state + 1)
+            return super().initialize_criterion()
+
+    def initialize_optimizer(self, triggered_directly=None):
+        _prepare_optimizers()
+        return super().initialize_optimizer()
+
+    def get_dataset(self, X, y=None):
+        if isinstance(X, TaskDataset | BlockDataset):
+            return X
+        return TaskDataset(X, y)
+
+    def get_iterator(self, dataset, training=False):
+        if isinstance(dataset, BlockDataset):
+            generator = self.__dict__.get("_generator") if training else None
+            batch_size = self.batch_size if training else INFERENCE_BATCH
+            return BlockBatches(
+                dataset, batch_size, training and self.shuffle, generator
+            )
+        if training:
+            return TensorBatches(
+                dataset,
+                self.batch_size,
+                shuffle=self.shuffle,
+                generator=self.__dict__.get("_generator"),
+            )
+        return TensorBatches(dataset, max(INFERENCE_BATCH, self.batch_size))
+
+    @property
+    def autocast_dtype(self):
+        return PRECISIONS[self.precision]
 
     def _autocast(self):
         if self.autocast_dtype is None:
@@ -172,7 +567,7 @@ class MultiTaskNet(NeuralNet):
 
     def _forward_fn(self):
         """The module, or its ``torch.compile`` wrapper (built once, not pickled)."""
-        if not self.compile_forward:
+        if not self.use_compile:
             return self.module_
         compiled = self.__dict__.get("_compiled")
         if compiled is None or compiled[0] is not self.module_:
@@ -182,8 +577,67 @@ class MultiTaskNet(NeuralNet):
 
     def __getstate__(self):
         state = super().__getstate__()
-        state.pop("_compiled", None)
+        for key in (
+            "_compiled",
+            "_generator",
+            "_inference",
+            "_hooks",
+            "_epoch_weights",
+        ):
+            state.pop(key, None)
         return state
+
+    # ------------------------------------------------------------------ fit
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Train ``max_epochs`` epochs on ``X`` (a TaskDataset, or tensors and y).
+
+        A callback that calls :meth:`request_stop` (as :class:`MLPStopping`
+        does) or raises KeyboardInterrupt in ``on_epoch_end`` (skorch's
+        convention, as its ``EarlyStopping`` does) ends training normally and
+        sets ``stopped_early_``; a user's Ctrl-C ends it with a warning and a usable
+        model. Exceptions (:class:`TrainingDivergedError` included) propagate.
+        """
+        if not self.initialized_:
+            self.initialize()
+        self.stopped_early_ = False
+        seed = (self.random_state + len(self.history)) % (2**31)
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.__dict__["_generator"] = generator
+        set_generator(self.module_, generator)
+        set_generator(self.criterion_, generator)
+        self.__dict__.pop("_inference", None)  # the weights are about to change
+        try:
+            self.notify("on_train_begin", X=X, y=y)
+            try:
+                self.fit_loop(X, y, **fit_params)
+            except _StopTraining:
+                self.stopped_early_ = True
+            except KeyboardInterrupt:
+                warnings.warn("Training interrupted by user.", stacklevel=6)
+                if len(self.history) and "train_loss" not in self.history[-1]:
+                    del self.history[-1]
+            self.notify("on_train_end", X=X, y=y)
+        finally:
+            set_generator(self.module_, None)
+            set_generator(self.criterion_, None)
+            self.__dict__.pop("_generator", None)
+            self.__dict__.pop("_inference", None)
+        return self
+
+    def request_stop(self) -> None:
+        """End training after this epoch, once every callback has seen it."""
+        self.__dict__["_stop_requested"] = True
+
+    def notify(self, method_name, **cb_kwargs):
+        try:
+            super().notify(method_name, **cb_kwargs)
+        except KeyboardInterrupt:
+            # skorch's convention: a callback ends training by raising it.
+            if method_name == "on_epoch_end":
+                raise _StopTraining from None
+            raise
+        if method_name == "on_epoch_end" and self.__dict__.pop("_stop_requested", 0):
+            raise _StopTraining
 
     def _batch_hooks(self):
         """Which per-batch notifications some callback actually listens to."""
@@ -192,6 +646,13 @@ class MultiTaskNet(NeuralNet):
             name: any(_overrides(cb, name) for cb in callbacks)
             for name in ("on_batch_begin", "on_batch_end", "on_grad_computed")
         }
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """Per-task losses ``(n_tasks,)`` and labelled weight per task ``(n_tasks,)``.
+
+        The weighting strategy (``criterion_.weighting``) combines them.
+        """
+        return self.criterion_.loss(y_pred, y_true)
 
     def train_step_single(self, batch, **fit_params):
         Xb, targets = batch
@@ -205,7 +666,7 @@ class MultiTaskNet(NeuralNet):
                 outputs, shared = forward(Xb), None
         # Losses in float32 whatever the forward precision.
         outputs = outputs.float()
-        task_losses, labelled = self.criterion_.loss(outputs, targets)
+        task_losses, labelled = self.get_loss(outputs, targets, X=Xb, training=True)
         loss, weights = weighting.backward(task_losses, shared=shared)
         return {
             "loss": loss,
@@ -225,8 +686,7 @@ class MultiTaskNet(NeuralNet):
         optimizer = self.optimizer_
         optimizer.zero_grad(set_to_none=True)
         step = self.train_step_single(batch, **fit_params)
-        hooks = self.__dict__.get("_hooks") or self._batch_hooks()
-        if hooks["on_grad_computed"]:
+        if self._hooks["on_grad_computed"]:
             self.notify(
                 "on_grad_computed",
                 named_parameters=TeeGenerator(self.get_all_learnable_params()),
@@ -236,19 +696,43 @@ class MultiTaskNet(NeuralNet):
         optimizer.step()
         return step
 
+    def validation_step(self, batch, **fit_params):
+        """Outputs and per-task losses of a validation batch, in eval mode."""
+        self._set_training(False)
+        Xb, targets = batch
+        with torch.inference_mode(), self._autocast():
+            outputs = self.module_(Xb)
+        outputs = outputs.float()
+        task_losses, labelled = self.get_loss(outputs, targets, X=Xb, training=False)
+        # The validation loss weighs tasks as the last training epoch did.
+        weights = self.__dict__.get("_epoch_weights")
+        if weights is None:
+            weights = torch.ones_like(task_losses)
+        return {
+            "loss": (task_losses * weights).sum(),
+            "task_losses": task_losses,
+            "labelled": labelled,
+            "weights": weights,
+            "y_pred": outputs,
+        }
+
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         """One pass over ``iterator``; statistics stay on the device until the end.
 
         The per-batch statistics are kept as device tensors and reduced once at
         the end of the epoch, then read to the host in one copy. Per-batch
         callback notifications (and skorch's per-batch history rows) happen
-        only when a callback listens to them.
+        only when a callback listens to them. A validation epoch also records
+        each task's score (accuracy, or R2) and their mean, ``valid_score``.
         """
+        if iterator is None:
+            return
         self._set_training(training)
         self._hooks = hooks = self._batch_hooks()
         notify_batches = hooks["on_batch_begin"] or hooks["on_batch_end"]
         n_tasks = self.criterion_.loss.n_tasks
         losses, task_losses, labelled, weights, sizes = [], [], [], [], []
+        outputs = []
         for batch in iterator:
             if notify_batches:
                 self.notify("on_batch_begin", batch=batch, training=training)
@@ -259,6 +743,8 @@ class MultiTaskNet(NeuralNet):
             labelled.append(step["labelled"])
             weights.append(step["weights"].detach())
             sizes.append(batch[0].shape[0])
+            if not training:
+                outputs.append(step["y_pred"])
             if notify_batches:
                 self.notify("on_batch_end", batch=batch, training=training, **step)
         n_rows, n_batches = sum(sizes), len(sizes)
@@ -276,19 +762,46 @@ class MultiTaskNet(NeuralNet):
         task_means = torch.where(
             task_count > 0, task_sum / task_count.clamp_min(1e-12), torch.nan
         )
+        parts = [
+            (total / max(n_rows, 1)).reshape(1),
+            task_means,
+            weight_sum / max(n_batches, 1),
+        ]
+        if not training:
+            with torch.inference_mode():
+                y_pred = torch.cat(outputs) if outputs else None
+                y_true = iterator.dataset.y
+                parts.append(self.criterion_.loss.scores(y_pred, y_true).float())
         # The one host read of the epoch.
-        stats = torch.cat(
-            [
-                (total / max(n_rows, 1)).reshape(1),
-                task_means,
-                weight_sum / max(n_batches, 1),
-            ]
-        ).tolist()
-        self.criterion_.weighting.on_epoch_end(task_means)
-        self.history.record(prefix + "_loss", stats[0])
+        stats = torch.cat(parts).tolist()
+        if training:
+            self.__dict__["_epoch_weights"] = parts[2]
+            self.criterion_.weighting.on_epoch_end(task_means)
+        if not notify_batches:
+            # One summary batch row per epoch (skorch callbacks such as Checkpoint
+            # read the last batch row); per-batch rows only when a callback listens.
+            self.history.new_batch()
+            self.history.record_batch(prefix + "_loss", stats[0])
+            self.history.record_batch(prefix + "_batch_size", n_rows)
+        self._record(prefix + "_loss", stats[0])
         self.history.record(prefix + "_task_losses", stats[1 : 1 + n_tasks])
-        self.history.record(prefix + "_task_weights", stats[1 + n_tasks :])
+        self.history.record(
+            prefix + "_task_weights", stats[1 + n_tasks : 1 + 2 * n_tasks]
+        )
         self.history.record(prefix + "_batch_count", n_batches)
+        if not training:
+            scores = stats[1 + 2 * n_tasks :]
+            self.history.record("valid_task_scores", scores)
+            self._record("valid_score", sum(scores) / len(scores), lower=False)
+
+    def _record(self, key, value, lower=True):
+        """Record ``key`` and ``key_best`` (as skorch's scoring callbacks do)."""
+        previous = [row[key] for row in self.history[:-1] if key in row]
+        best = not previous or (
+            value < min(previous) if lower else value > max(previous)
+        )
+        self.history.record(key, value)
+        self.history.record(key + "_best", bool(best))
 
     # ------------------------------------------------------------------ state
     def snapshot(self, device=None):
@@ -307,110 +820,111 @@ class MultiTaskNet(NeuralNet):
             )
         }
 
-    def _weights_finite(self) -> bool:
-        """Whether every weight is finite (one host read, once per epoch)."""
+    def weights_finite(self) -> bool:
+        """Whether every weight is finite (one host read)."""
         params = [p for p in self.module_.parameters() if p.is_floating_point()]
         if not params:
             return True
         return bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
 
     def restore(self, state):
+        """Load weights from :meth:`snapshot`."""
         self.module_.load_state_dict(state["module"])
         self.criterion_.load_state_dict(state["criterion"])
+        self.__dict__.pop("_inference", None)
 
-    # ------------------------------------------------------------------ loops
-    def train_epochs(
-        self,
-        X,
-        targets,
-        epochs,
-        *,
-        stopping,
-        shuffle=True,
-        valid=None,
-        generator=None,
-        batches=None,
-    ):
-        """Train up to ``epochs`` epochs; return True if a stopping rule fired.
+    def get_state(self) -> dict:
+        """The engine's trained state as data: the persistence format's source.
 
-        ``X`` and ``targets`` are tensors already on the device; ``valid`` is an
-        optional ``(X_valid, targets_valid)`` pair scored after every epoch.
-        ``batches`` (streamed data, see ``_dask.BlockBatches``) replaces ``X`` and
-        ``targets``: a re-iterable of ``(X_batch, targets_batch)`` device tensors,
-        one pass per epoch.
-        A KeyboardInterrupt stops training with a warning and a usable model.
+        ``history`` (list of dicts), ``stopping`` (counters and scores) and
+        ``tensors`` (CPU state dicts of the module, criterion and optimizer, and
+        the early-stopping best weights when kept).
         """
-        if batches is None:
-            batches = TensorBatches(X, targets, self.batch_size, shuffle, generator)
-        self.notify("on_train_begin", X=X, y=targets)
-        stopped = False
-        try:
-            for _ in range(epochs):
-                last_good = self.snapshot()
-                self.notify(
-                    "on_epoch_begin", dataset_train=batches, dataset_valid=valid
-                )
-                self.run_single_epoch(batches, True, "train", self.train_step)
-                loss = self.history[-1, "train_loss"]
-                # A last step can leave non-finite weights behind a finite loss.
-                if not math.isfinite(loss) or not self._weights_finite():
-                    self.restore(last_good)
-                    self.initialize_optimizer()  # its moments are not finite either
-                    del self.history[-1]
-                    raise TrainingDivergedError(
-                        f"Training diverged: the training loss became {loss} (or the "
-                        "weights became non-finite) in epoch "
-                        f"{len(self.history) + 1}. The model keeps the last weights "
-                        "with a finite loss. Try a lower learning_rate_init, or "
-                        "scale the features."
-                    )
-                if valid is not None:
-                    scores = self.score_outputs(valid[0], valid[1]).tolist()
-                    self.history.record("valid_task_scores", scores)
-                    self.history.record("valid_score", sum(scores) / len(scores))
-                self.notify("on_epoch_end", dataset_train=batches, dataset_valid=valid)
-                if stopping.stop_:
-                    stopped = True
-                    break
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.", stacklevel=5)
-            if len(self.history) and "train_loss" not in self.history[-1]:
-                del self.history[-1]
-        stopping.restore_best(self)
-        self.notify("on_train_end", X=X, y=targets)
-        return stopped
 
-    def forward_outputs(self, X, batch_size):
+        def cpu(obj):
+            if isinstance(obj, torch.Tensor):
+                return obj.detach().cpu()
+            if isinstance(obj, dict):
+                return {k: cpu(v) for k, v in obj.items()}
+            if isinstance(obj, list | tuple):
+                return type(obj)(cpu(v) for v in obj)
+            return obj
+
+        stopping = dict(self.callbacks_)["stopping"].get_state()
+        best = stopping.pop("best_state_")
+        tensors = {
+            "module": cpu(self.module_.state_dict()),
+            "criterion": cpu(self.criterion_.state_dict()),
+            "optimizer": cpu(self.optimizer_.state_dict()),
+        }
+        if best is not None:
+            tensors["stopping_best"] = cpu(best)
+        history = [
+            {k: v for k, v in row.items() if k != "batches"} for row in self.history
+        ]
+        return {"history": history, "stopping": stopping, "tensors": tensors}
+
+    def set_state(self, state: dict) -> None:
+        """Restore what :meth:`get_state` returned (the engine is initialized)."""
+        tensors = state["tensors"]
+        self.module_.load_state_dict(tensors["module"])
+        self.criterion_.load_state_dict(tensors["criterion"])
+        self.optimizer_.load_state_dict(tensors["optimizer"])
+        self.history.clear()
+        for row in state["history"]:
+            self.history.append(dict(row))
+        stopping = dict(state["stopping"])
+        best = tensors.get("stopping_best")
+        stopping["best_state_"] = best
+        dict(self.callbacks_)["stopping"].set_state(stopping)
+        self.__dict__.pop("_inference", None)
+
+    # ------------------------------------------------------------------ inference
+    _inference_lock = threading.Lock()
+
+    def _inference_module(self, dtype):
+        """The network for inference in ``dtype``, in eval mode.
+
+        float32 runs the trained module; another dtype runs a copy of it in
+        that dtype, made once per trained state. Never modifies the trained
+        module's weights, so predictions from several threads are safe.
+        """
+        if dtype == torch.float32:
+            return self.module_
+        with self._inference_lock:
+            cache = self.__dict__.setdefault("_inference", {})
+            module = cache.get(dtype)
+            if module is None:
+                module = copy.deepcopy(self.module_).to(dtype).eval()
+                set_generator(module, None)
+                cache[dtype] = module
+        return module
+
+    def forward_outputs(self, X, batch_size=None):
         """Network outputs for a device tensor ``X`` in large batches, eval mode.
 
-        The network computes in the dtype of ``X``: float64 input runs on float64
-        copies of the weights, so a row's output agrees to ~1e-15 whatever batch
-        it is in (float32 GEMM kernels round differently with the batch shape).
+        The network computes in the dtype of ``X``: float64 input runs on a
+        float64 copy of the weights, so a row's output agrees to ~1e-15 whatever
+        batch it is in (float32 GEMM kernels round differently with the batch
+        shape).
         """
-        self._set_training(False)
-        module = self.module_
-        if X.dtype != torch.float32:
-            state = {
-                k: v.to(X.dtype) if v.is_floating_point() else v
-                for k, v in module.state_dict(keep_vars=False).items()
-            }
-
-            def forward(xb):
-                return functional_call(module, state, (xb,))
-        else:
-            forward = module
-        # Autocast (precision="bf16") applies to float32 input only.
-        autocast = self._autocast() if X.dtype == torch.float32 else None
-        with torch.inference_mode(), autocast or contextlib.nullcontext():
-            outs = [
-                forward(X[start : start + batch_size])
-                for start in range(0, X.shape[0], batch_size)
-            ]
+        outs = self.infer_batches(X, lambda module, xb: module(xb), batch_size)
         out = torch.cat(outs) if len(outs) != 1 else outs[0]
         return out.to(X.dtype)
 
-    def score_outputs(self, X, targets, batch_size=8192):
-        """Per-task validation scores (accuracy / R2), computed on the device."""
-        outputs = self.forward_outputs(X, batch_size)
-        with torch.inference_mode():
-            return self.criterion_.loss.scores(outputs, targets)
+    def infer_batches(self, X, fn, batch_size=None) -> list:
+        """``[fn(module, X_batch), ...]`` over ``X`` in large batches.
+
+        Runs in eval mode under ``torch.inference_mode`` (and the autocast of
+        ``precision`` for float32 input), on the network in the dtype of ``X``.
+        """
+        batch_size = batch_size or max(INFERENCE_BATCH, int(self.batch_size))
+        module = self._inference_module(X.dtype)
+        if module is self.module_:
+            self._set_training(False)
+        autocast = self._autocast() if X.dtype == torch.float32 else None
+        with torch.inference_mode(), autocast or contextlib.nullcontext():
+            return [
+                fn(module, X[start : start + batch_size])
+                for start in range(0, X.shape[0], batch_size)
+            ]

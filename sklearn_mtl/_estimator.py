@@ -1,12 +1,17 @@
 """The scikit-learn face: parameters, validation, tags, fit / predict / score.
 
-Talks to Tasks (``_tasks``) and the Engine (``_engine``), never to batches.
+A private base class, :class:`_BaseMultiTask`, carries the shared behaviour; the
+three public estimators sit on it (as scikit-learn's MLP estimators sit on
+``BaseMultilayerPerceptron``). The estimator validates, asks Tasks
+(``_tasks``) to encode ``y``, hands tensors to the Engine (``_engine``) with
+one call, and reads results: it never touches batches, optimizers or callbacks.
 """
 
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
+from abc import ABCMeta, abstractmethod
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -19,37 +24,43 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     _check_sample_weight,
+    _num_samples,
     check_is_fitted,
-    validate_data,
 )
+from skorch.callbacks import Callback
 
 from . import _dask, _docstring
 from ._engine import (
     PRECISIONS,
-    MLPStopping,
-    MultiTaskNet,
-    Objective,
+    MultiTaskEngine,
+    TaskDataset,
     TrainingDivergedError,
+    ValidationSplit,
+    build_objective,
     fast_adam_kwargs,
 )
-from ._networks import ACTIVATIONS, ARCHITECTURES, build_network
+from ._inputs import (
+    NUMERIC_SCALINGS,
+    encoded_width,
+    fit_bins,
+    input_module,
+    validate_inputs,
+)
 from ._tasks import (
     build_tasks,
-    per_task_class_weight,
     resolve_per_task,
     split_target_columns,
+    stack_predictions,
 )
+from .nn import ACTIVATIONS, ARCHITECTURES, NUM_EMBEDDINGS, build_network
 from .weighting import TORCHJD_AGGREGATORS, WEIGHTINGS, make_weighting
 
 __all__ = ["MultiTaskNeuralEstimator", "MultiTaskClassifier", "MultiTaskRegressor"]
-
-_PREDICT_BATCH = 8192
 
 
 def _fill(doc: str, **fragments: str) -> str:
@@ -70,67 +81,719 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        torch.device(device)
+        kind = torch.device(device).type
     except (RuntimeError, ValueError) as exc:
         raise ValueError(
-            f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'."
+            f"device={device!r} is not a torch device; use 'auto', 'cpu', 'cuda' "
+            "(or 'cuda:<index>') or 'mps'."
         ) from exc
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was requested but CUDA is not available.")
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }
+    if kind not in available:
+        raise ValueError(
+            f"device={device!r} is not supported; use 'auto', 'cpu', 'cuda' (or "
+            "'cuda:<index>') or 'mps'."
+        )
+    if not available[kind]:
+        raise ValueError(
+            f"device={device!r} was requested but {kind.upper()} is not available "
+            "on this machine; use device='auto' or 'cpu'."
+        )
+    if kind == "cuda" and torch.device(device).index is not None:
+        index = torch.device(device).index
+        if index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r}: this machine has {torch.cuda.device_count()} "
+                "CUDA device(s)."
+            )
     return device
 
 
-@contextmanager
-def _seeded(seed: int, device: str):
-    """Seed torch for init, dropout and shuffling without touching global state."""
-    dev = torch.device(device)
-    cuda = [dev.index or 0] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):
-        torch.manual_seed(seed)
-        yield
-
-
-def _stack_predictions(preds: list[np.ndarray]) -> np.ndarray:
-    """(n, n_tasks) predictions; a common dtype if one exists, else object."""
-    kinds = {p.dtype.kind for p in preds}
-    if kinds <= set("biuf") or kinds == {"U"}:
-        return np.column_stack(preds)
-    out = np.empty((preds[0].shape[0], len(preds)), dtype=object)
-    for j, p in enumerate(preds):
-        out[:, j] = p
-    return out
-
-
-def _validate_X(estimator, X, **kwargs):
-    """``validate_data`` for X; errors say that X (and which columns) is at fault."""
-    try:
-        return validate_data(estimator, X, **kwargs)
-    except (TypeError, ValueError) as exc:
-        msg = str(exc)
-        if msg.startswith("Complex data not supported"):
+def _check_callbacks(callbacks) -> list:
+    """``callbacks`` as skorch takes them; a clear TypeError for anything else."""
+    if callbacks is None:
+        return []
+    checked = []
+    for item in callbacks:
+        callback = item[1] if isinstance(item, tuple) and len(item) == 2 else item
+        named_ok = not isinstance(item, tuple) or isinstance(item[0], str)
+        if not (isinstance(callback, Callback) and named_ok):
+            raise TypeError(
+                "callbacks must be skorch callbacks (instances of "
+                "skorch.callbacks.Callback) or (name, callback) pairs; got "
+                f"{item!r}."
+            )
+        if isinstance(item, tuple) and item[0] in _ENGINE_CALLBACKS:
             raise ValueError(
-                "Complex data not supported in X: the features must be real numbers."
-            ) from exc
-        if "could not convert" in msg or "argument must be" in msg:
-            where = ""
-            dtypes = getattr(X, "dtypes", None)
-            if dtypes is not None:
-                import pandas as pd
+                f"callbacks: the name {item[0]!r} is taken by the engine's own "
+                f"callbacks {sorted(_ENGINE_CALLBACKS)}; choose another name."
+            )
+        checked.append(item)
+    return checked
 
-                bad = [
-                    str(c)
-                    for c, d in dtypes.items()
-                    if not (
-                        pd.api.types.is_numeric_dtype(d)
-                        or pd.api.types.is_bool_dtype(d)
-                    )
-                ]
-                where = f" (non-numeric columns: {bad})" if bad else ""
-            raise type(exc)(
-                f"X must be numeric{where}; encode categorical or text features "
-                f"first (e.g. with OneHotEncoder). {msg}"
+
+_ENGINE_CALLBACKS = {"epoch_timer", "divergence", "stopping", "print_log"}
+
+
+def _build_network(
+    *, trunk=None, trunk_kwargs=None, inputs, num_embeddings, embedding_dim, **params
+):
+    """The engine's ``module`` builder: input embeddings, the user's trunk, then
+    the architecture (``inputs`` is the fitted ``inputs_`` of ``_inputs``)."""
+    built = None
+    if trunk is not None:
+        try:
+            built = trunk(**(trunk_kwargs or {}))
+        except TypeError as exc:
+            raise ValueError(
+                f"trunk could not be built with trunk_kwargs={trunk_kwargs!r}: {exc}"
             ) from exc
-        raise
+        if not isinstance(built, torch.nn.Module):
+            raise TypeError(
+                "trunk must be a torch.nn.Module class or a callable returning a "
+                f"Module; it returned {type(built).__name__}."
+            )
+    return build_network(
+        n_features=encoded_width(inputs),
+        trunk=built,
+        inputs=input_module(inputs, num_embeddings, embedding_dim),
+        **params,
+    )
+
+
+class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
+    """Base class of the multi-task estimators (use the public classes).
+
+    Subclasses define ``__init__`` (their parameters) and :meth:`_build_tasks`
+    (which kinds of task they take).
+    """
+
+    _parameter_constraints: dict = {
+        "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
+        "numeric_scaling": [StrOptions(set(NUMERIC_SCALINGS)), None],
+        "num_embeddings": [StrOptions(set(NUM_EMBEDDINGS)), None],
+        "n_bins": [Interval(Integral, 2, None, closed="left")],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "n_ensemble": [Interval(Integral, 1, None, closed="left")],
+        "solver": [StrOptions({"adam", "adamw"})],
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "head_layer_sizes": ["array-like"],
+        "task_weights": [dict, None],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "device": [str],
+        "callbacks": [list, None],
+        "architecture": [StrOptions(set(ARCHITECTURES))],
+        "n_experts": [Interval(Integral, 1, None, closed="left")],
+        "expert_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "n_shared_experts": [Interval(Integral, 0, None, closed="left")],
+        "n_task_experts": [Interval(Integral, 0, None, closed="left")],
+        "n_levels": [Interval(Integral, 1, None, closed="left")],
+        "loss_weighting": [StrOptions(set(WEIGHTINGS) | set(TORCHJD_AGGREGATORS))],
+        "loss_weighting_params": [dict, None],
+        "trunk": [callable, None],
+        "trunk_kwargs": [dict, None],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "compile": ["boolean"],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        *,
+        categorical_features,
+        numeric_scaling,
+        num_embeddings,
+        n_bins,
+        embedding_dim,
+        hidden_layer_sizes,
+        activation,
+        dropout,
+        head_layer_sizes,
+        n_ensemble,
+        task_weights,
+        solver,
+        alpha,
+        batch_size,
+        learning_rate_init,
+        max_iter,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        early_stopping,
+        validation_fraction,
+        n_iter_no_change,
+        device,
+        precision,
+        compile,
+        callbacks,
+        architecture,
+        n_experts,
+        expert_layer_sizes,
+        n_shared_experts,
+        n_task_experts,
+        n_levels,
+        loss_weighting,
+        loss_weighting_params,
+        trunk,
+        trunk_kwargs,
+    ):
+        self.categorical_features = categorical_features
+        self.numeric_scaling = numeric_scaling
+        self.num_embeddings = num_embeddings
+        self.n_bins = n_bins
+        self.embedding_dim = embedding_dim
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.head_layer_sizes = head_layer_sizes
+        self.n_ensemble = n_ensemble
+        self.task_weights = task_weights
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.device = device
+        self.precision = precision
+        self.compile = compile
+        self.callbacks = callbacks
+        self.architecture = architecture
+        self.n_experts = n_experts
+        self.expert_layer_sizes = expert_layer_sizes
+        self.n_shared_experts = n_shared_experts
+        self.n_task_experts = n_task_experts
+        self.n_levels = n_levels
+        self.loss_weighting = loss_weighting
+        self.loss_weighting_params = loss_weighting_params
+        self.trunk = trunk
+        self.trunk_kwargs = trunk_kwargs
+
+    # ------------------------------------------------------------------ kinds
+    @abstractmethod
+    def _build_tasks(self, columns, names, classes):
+        """The TaskSet for target columns, with the kinds this estimator takes."""
+
+    def _class_weight(self):
+        """The ``class_weight`` parameter (estimators without one: None)."""
+        return None
+
+    # ------------------------------------------------------------------ fitting
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network on ``X`` and every task in ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Numeric features. A dask Array or DataFrame (with a dask ``y``) is
+            streamed block by block, never gathered (see ``docs/scaling.md``).
+        y : array-like or DataFrame of shape (n_samples,) or (n_samples, n_tasks)
+            One column per task. NaN or None marks a missing label.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row in every task's loss, combined with
+            the missing-label mask and ``class_weight``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for one epoch on ``(X, y)``, building the model on the first call.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like or DataFrame of shape (n_samples,) or (n_samples, n_tasks)
+        classes : array-like, or list of array-like / None per task, default=None
+            All labels of each classification task, needed on the first call
+            when a batch may not show every class. Inferred from ``y`` if None.
+            One flat array of labels (``classes=[0, 1]``, the form of
+            :meth:`sklearn.neural_network.MLPClassifier.partial_fit` and of
+            ``learning_curve(exploit_incremental_learning=True)``) gives every
+            classification task those labels. Ignored after the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row, as in :meth:`fit`.
+
+        Returns
+        -------
+        self : object
+            The estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def _fit(self, X, y, sample_weight, incremental, classes=None):
+        """Validate and encode everything, then train; a failed check changes nothing.
+
+        Every check runs in :meth:`_prepare_fit`, before any fitted attribute
+        changes; on an error the estimator's attributes are put back as they
+        were (a first fit leaves it unfitted). Divergence keeps the last finite
+        weights and raises; Ctrl-C stops with a warning and a usable model.
+        """
+        _dask.match_worker_threads()
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None."
+            )
+        first_pass = not self.__sklearn_is_fitted__() or (
+            not self.warm_start and not incremental
+        )
+        saved = dict(vars(self))
+        plan = None
+        try:
+            plan = self._prepare_fit(X, y, sample_weight, first_pass, classes)
+            if first_pass:
+                self._commit(plan)
+            return self._train(plan, incremental)
+        except TrainingDivergedError:
+            raise  # the model keeps its last finite weights, coherent (see _train)
+        except BaseException:
+            if first_pass or not getattr(plan, "started", False):
+                vars(self).clear()
+                vars(self).update(saved)
+            raise
+
+    def _prepare_fit(self, X, y, sample_weight, first_pass, classes):
+        """Every check of a fit, on local values only; returns the fit's plan."""
+        if _dask.is_collection(X, y, sample_weight):
+            # Streamed block by block: plan.data is an engine BlockDataset.
+            return _dask.prepare_fit(self, X, y, sample_weight, first_pass, classes)
+        X = validate_inputs(self, X, reset=first_pass, dtype=np.float32)
+        if first_pass:
+            columns, names, is_1d = split_target_columns(y)
+        else:
+            columns = self.tasks_.match_columns(y)
+        if columns[0].shape[0] != X.shape[0]:
+            raise ValueError(
+                f"X has {X.shape[0]} rows but y has {columns[0].shape[0]}: found "
+                "input variables with inconsistent numbers of samples."
+            )
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+        if first_pass:
+            if names is None:
+                names = [f"task_{i}" for i in range(len(columns))]
+            tasks = self._build_tasks(columns, names, classes)
+            targets = tasks.encode(columns, sample_weight, self._class_weight())
+            if self.num_embeddings in ("piecewise_linear", "piecewise_linear_tree"):
+                # Bin edges of the numeric embeddings, learned on X (and y).
+                self.inputs_ = fit_bins(
+                    self.inputs_,
+                    X,
+                    targets,
+                    [t.kind for t in tasks.tasks],
+                    self.num_embeddings,
+                    self.n_bins,
+                )
+        else:
+            tasks, names, is_1d = self.tasks_, None, None
+            targets = tasks.encode(columns, sample_weight, self._class_weight())
+        plan = self._plan(X.shape[0], first_pass, tasks, names, is_1d)
+        if not X.flags.writeable:
+            X = X.copy()
+        device = plan.engine.device
+        plan.data = TaskDataset(torch.as_tensor(X, device=device), targets.to(device))
+        return plan
+
+    def _plan(self, n_rows, first_pass, tasks, names=None, is_1d=None):
+        """The seed, batch size and engine of a fit on ``n_rows`` rows (checked)."""
+        plan = _FitPlan()
+        plan.seed = check_random_state(self.random_state).randint(2**31 - 1)
+        plan.batch_size = (
+            min(200, n_rows) if self.batch_size == "auto" else self.batch_size
+        )
+        if first_pass:
+            plan.tasks, plan.names, plan.is_1d = tasks, names, is_1d
+            plan.engine = self._make_engine(self.inputs_, tasks, plan.seed)
+            plan.engine.initialize()
+        else:
+            plan.engine = self.engine_
+            _check_callbacks(self.callbacks)
+            self._static_weights(tasks.names)
+            resolve_device(self.device)
+        return plan
+
+    def _commit(self, plan):
+        """Make a first pass's tasks and engine the estimator's fitted state."""
+        self.tasks_ = plan.tasks
+        self.task_names_ = plan.names
+        self.n_outputs_ = len(plan.names)
+        self._y_1d = plan.is_1d
+        per_task = [t.classes for t in plan.tasks.tasks]
+        if any(t.is_classification for t in plan.tasks.tasks):
+            self.classes_ = per_task[0] if plan.is_1d else per_task
+        else:
+            self.__dict__.pop("classes_", None)
+        self.engine_ = plan.engine
+
+    def _train(self, plan, incremental):
+        engine = self.engine_
+        early_stopping = self.early_stopping and not incremental
+        epochs_before = len(engine.history)
+        epochs = 1 if incremental else self.max_iter
+        split = None
+        if early_stopping:
+            single_classifier = len(self.tasks_) == 1 and (
+                self.tasks_.tasks[0].is_classification
+            )
+            split = ValidationSplit(
+                self.validation_fraction,
+                random_state=(plan.seed + epochs_before) % (2**31),
+                stratify=single_classifier,
+            )
+        engine.set_params(
+            lr=self.learning_rate_init,
+            batch_size=plan.batch_size,
+            max_epochs=epochs,
+            train_split=split,
+            random_state=plan.seed,
+            shuffle=self.shuffle,
+            precision=self.precision,
+            use_compile=self.compile,
+            verbose=int(self.verbose),
+            optimizer__param_groups__0__weight_decay=self._weight_decay(
+                plan.batch_size
+            ),
+            callbacks__stopping__tol=self.tol,
+            callbacks__stopping__n_iter_no_change=self.n_iter_no_change,
+            callbacks__stopping__early_stopping=early_stopping,
+            callbacks__stopping__warm=epochs_before > 0,
+        )
+        plan.started = True
+        try:
+            engine.partial_fit(plan.data)
+        except TrainingDivergedError:
+            self._record_history()  # the restored model is usable: keep it coherent
+            raise
+        self._record_history()
+        ran_all = len(engine.history) - epochs_before == epochs
+        if not incremental and not engine.stopped_early_ and ran_all:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
+                "and the optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=5,
+            )
+        return self
+
+    def _static_weights(self, names) -> list[float]:
+        """``task_weights`` as one finite weight >= 0 per task (checked)."""
+        weights = resolve_per_task(
+            self.task_weights, names, "task_weights", single_value_ok=False
+        )
+        weights = [1.0 if w is None else w for w in weights]
+        for name, w in zip(names, weights):
+            if (
+                isinstance(w, bool | np.bool_)
+                or not isinstance(w, Real)
+                or not np.isfinite(w)
+                or w < 0
+            ):
+                raise ValueError(
+                    f"task_weights[{name!r}] must be a finite number >= 0, got {w!r}."
+                )
+        if self.task_weights is not None and self.loss_weighting != "static":
+            raise ValueError(
+                "task_weights is used by loss_weighting='static' only; got "
+                f"loss_weighting={self.loss_weighting!r}. Set task_weights=None."
+            )
+        return [float(w) for w in weights]
+
+    def _weight_decay(self, batch_size: int) -> float:
+        """Weights only: L2 scaled per batch as in MLPClassifier (``"adam"``), or
+        AdamW's decoupled weight decay (``"adamw"``)."""
+        return self.alpha if self.solver == "adamw" else self.alpha / batch_size
+
+    def _make_engine(self, inputs: dict, tasks, seed: int) -> MultiTaskEngine:
+        """The (uninitialized) training engine for ``tasks`` on encoded inputs.
+
+        ``inputs`` is the fitted ``inputs_`` (what fit learned about X).
+
+        Every parameter is checked here; ``engine.initialize()`` builds the
+        network and the loss weighting under ``seed``.
+        """
+        names = tasks.names
+        weights = self._static_weights(names)
+        tasks.resolve_class_weight(self._class_weight())
+        device = resolve_device(self.device)
+        callbacks = _check_callbacks(self.callbacks)
+        if self.architecture in ("cgc", "ple") and (
+            self.n_shared_experts + self.n_task_experts == 0
+        ):
+            raise ValueError(
+                "n_shared_experts + n_task_experts must be >= 1 for "
+                f"architecture={self.architecture!r}."
+            )
+        if self.trunk is None and self.trunk_kwargs:
+            raise ValueError("trunk_kwargs was given but trunk is None.")
+        # Fail now on bad strategy parameters, naming loss_weighting_params.
+        weighting = partial(
+            make_weighting,
+            self.loss_weighting,
+            len(names),
+            weights,
+            self.loss_weighting_params,
+        )
+        weighting()
+        batch = self.batch_size if isinstance(self.batch_size, Integral) else 200
+        return MultiTaskEngine(
+            module=_build_network,
+            module__architecture=self.architecture,
+            module__inputs=inputs,
+            module__num_embeddings=self.num_embeddings,
+            module__embedding_dim=self.embedding_dim,
+            module__output_widths=tasks.output_widths,
+            module__n_ensemble=self.n_ensemble,
+            module__task_kinds=[t.kind for t in tasks.tasks],
+            module__hidden_layer_sizes=_layer_sizes(
+                self.hidden_layer_sizes, "hidden_layer_sizes"
+            ),
+            module__activation=self.activation,
+            module__dropout=self.dropout,
+            module__head_layer_sizes=_layer_sizes(
+                self.head_layer_sizes, "head_layer_sizes"
+            ),
+            module__n_experts=self.n_experts,
+            module__expert_layer_sizes=_layer_sizes(
+                self.expert_layer_sizes, "expert_layer_sizes"
+            ),
+            module__n_shared_experts=self.n_shared_experts,
+            module__n_task_experts=self.n_task_experts,
+            module__n_levels=self.n_levels,
+            module__trunk=self.trunk,
+            module__trunk_kwargs=self.trunk_kwargs,
+            criterion=build_objective,
+            criterion__kinds=[t.kind for t in tasks.tasks],
+            criterion__widths=tasks.output_widths,
+            criterion__weighting=weighting,
+            optimizer=torch.optim.AdamW if self.solver == "adamw" else torch.optim.Adam,
+            lr=self.learning_rate_init,
+            batch_size=batch,
+            max_epochs=self.max_iter,
+            train_split=None,
+            callbacks=callbacks,
+            verbose=int(self.verbose),
+            device=device,
+            random_state=seed,
+            shuffle=self.shuffle,
+            precision=self.precision,
+            use_compile=self.compile,
+            use_caching=False,
+            tasks=tasks,
+            optimizer__param_groups=[
+                ("*weight", {"weight_decay": self._weight_decay(batch)}),
+            ],
+            **{
+                f"optimizer__{k}": v
+                for k, v in fast_adam_kwargs(torch.device(device).type).items()
+            },
+        )
+
+    def gate_weights(self, X):
+        """Mean gate weight of each expert, per task, on ``X``.
+
+        For ``architecture="mmoe"`` (and ``"omoe"``, whose single gate every
+        task shares) the weights cover the ``n_experts`` experts; for ``"cgc"``
+        and ``"ple"`` they cover the last level's shared experts followed by the
+        task's own experts. Each task's weights sum to 1.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        gates : dict of str to ndarray of shape (n_gate_experts,)
+        """
+        check_is_fitted(self)
+        if not hasattr(self.engine_.module_, "gates"):
+            raise ValueError(
+                f"gate_weights needs a gated architecture ('mmoe', 'omoe', 'cgc', "
+                f"'ple'); this model has architecture={self.architecture!r}, "
+                "which has no gates."
+            )
+        X_t = self._to_tensor(X)
+        sums = self.engine_.infer_batches(
+            X_t, lambda module, xb: module.gates(xb).double().sum(dim=1)
+        )
+        means = (torch.stack(sums).sum(0) / X_t.shape[0]).cpu().numpy()
+        return {
+            name: means[min(i, means.shape[0] - 1)].copy()
+            for i, name in enumerate(self.task_names_)
+        }
+
+    def _record_history(self):
+        history = self.engine_.history
+        self.n_iter_ = len(history)
+        self.loss_curve_ = list(history[:, "train_loss"]) if len(history) else []
+        task_curves = list(history[:, "train_task_losses"]) if len(history) else []
+        self.task_loss_curves_ = {
+            name: [epoch[j] for epoch in task_curves]
+            for j, name in enumerate(self.task_names_)
+        }
+        weight_curves = list(history[:, "train_task_weights"]) if len(history) else []
+        self.task_weight_curves_ = {
+            name: [epoch[j] for epoch in weight_curves]
+            for j, name in enumerate(self.task_names_)
+        }
+        scores = [row["valid_score"] for row in history if "valid_score" in row]
+        if self.early_stopping and scores:
+            self.validation_scores_ = scores
+            self.best_validation_score_ = max(scores)
+            self.best_loss_ = None
+            valid = [
+                row["valid_task_scores"]
+                for row in history
+                if "valid_task_scores" in row
+            ]
+            self.task_validation_scores_ = {
+                name: [epoch[j] for epoch in valid]
+                for j, name in enumerate(self.task_names_)
+            }
+        else:
+            self.validation_scores_ = None
+            self.task_validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
+
+    @property
+    def module_(self):
+        """The trained torch network (``engine_.module_``)."""
+        return self.engine_.module_
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "engine_")
+
+    # ------------------------------------------------------------------ inference
+    def _to_tensor(self, X):
+        # Inference runs in the dtype of X (float32 or float64), as sklearn's MLP.
+        X = validate_inputs(self, X, reset=False, dtype=(np.float64, np.float32))
+        if not X.flags.writeable:
+            X = X.copy()
+        return torch.as_tensor(X, device=self.engine_.device)
+
+    def _outputs(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return self.engine_.forward_outputs(self._to_tensor(X)).cpu().numpy()
+
+    def predict(self, X):
+        """Predict every task: labels for classification, values for regression.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_tasks)
+            1-D when the model was fitted on a 1-D ``y``. With tasks of different
+            label types (strings and numbers) the array has dtype object.
+        """
+        if _dask.is_collection(X):
+            return _dask.predict(self, X, "predict")
+        outputs = self._outputs(X)
+        preds = self.tasks_.predict(outputs)
+        return preds[0] if self._y_1d else stack_predictions(preds)
+
+    def _predict_proba(self, X):
+        if _dask.is_collection(X):
+            return _dask.predict(self, X, "predict_proba")
+        outputs = self._outputs(X)
+        probas = self.tasks_.predict_proba(outputs)
+        return probas[0] if len(probas) == 1 else probas
+
+    def _mean_task_score(self, X, y, sample_weight=None) -> float:
+        check_is_fitted(self)
+        if _dask.is_collection(X, y, sample_weight):
+            return _dask.score(self, X, y, sample_weight)
+        columns = self.tasks_.match_columns(y)
+        n = _num_samples(X)
+        if columns[0].shape[0] != n:
+            raise ValueError(
+                f"X has {n} rows but y has {columns[0].shape[0]}: found input "
+                "variables with inconsistent numbers of samples."
+            )
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            if sample_weight.shape != (n,):
+                raise ValueError(
+                    f"sample_weight has shape {sample_weight.shape} but X has {n} "
+                    "rows: it must be 1-D with one weight per row."
+                )
+        preds = self.tasks_.predict(self._outputs(X))
+        return float(np.mean(self.tasks_.score(preds, columns, sample_weight)))
+
+    def score(self, X, y, sample_weight=None):
+        """Mean over tasks of each task's score on its labelled rows.
+
+        Classification tasks score their accuracy, regression tasks their R2
+        (as :meth:`sklearn.base.ClassifierMixin.score` and
+        :meth:`sklearn.base.RegressorMixin.score` do for one task). A
+        DataFrame's columns are matched to the tasks by name.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like or DataFrame of shape (n_samples,) or (n_samples, n_tasks)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        return self._mean_task_score(X, y, sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.single_output = True
+        tags.input_tags.allow_nan = True  # imputed, with a learned missing indicator
+        return tags
+
+
+class _FitPlan:
+    """What :meth:`_BaseMultiTask._prepare_fit` checked and built, before commit."""
 
 
 def _has_classification_task(estimator) -> bool:
@@ -139,7 +802,7 @@ def _has_classification_task(estimator) -> bool:
     )
 
 
-class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
+class MultiTaskNeuralEstimator(_BaseMultiTask):
     """Multi-task neural network: one shared PyTorch trunk, one head per task.
 
     Each column of ``y`` is a task; tasks may be of mixed kinds (binary,
@@ -152,6 +815,8 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
     Parameters
     ----------
     {{TASK_TYPES}}
+
+    {{INPUTS}}
 
     {{NETWORK}}
 
@@ -190,63 +855,29 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
     ['binary', 'regression']
     """
 
-    _force_kind: str | None = None
-
     _parameter_constraints: dict = {
+        **_BaseMultiTask._parameter_constraints,
         "task_types": [dict, None],
-        "hidden_layer_sizes": [
-            "array-like",
-            Interval(Integral, 1, None, closed="left"),
-        ],
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "head_layer_sizes": ["array-like"],
-        "task_weights": [dict, None],
         "class_weight": [dict, StrOptions({"balanced"}), None],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [
-            StrOptions({"auto"}),
-            Interval(Integral, 1, None, closed="left"),
-        ],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "shuffle": ["boolean"],
-        "random_state": ["random_state"],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "verbose": ["verbose"],
-        "warm_start": ["boolean"],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "device": [str],
-        "callbacks": [list, None],
-        "architecture": [StrOptions(set(ARCHITECTURES))],
-        "n_experts": [Interval(Integral, 1, None, closed="left")],
-        "expert_layer_sizes": [
-            "array-like",
-            Interval(Integral, 1, None, closed="left"),
-        ],
-        "n_shared_experts": [Interval(Integral, 0, None, closed="left")],
-        "n_task_experts": [Interval(Integral, 0, None, closed="left")],
-        "n_levels": [Interval(Integral, 1, None, closed="left")],
-        "loss_weighting": [StrOptions(set(WEIGHTINGS) | set(TORCHJD_AGGREGATORS))],
-        "loss_weighting_params": [dict, None],
-        "trunk": [callable, None],
-        "trunk_kwargs": [dict, None],
-        "precision": [StrOptions(set(PRECISIONS))],
-        "compile": ["boolean"],
     }
 
     def __init__(
         self,
         *,
         task_types=None,
+        categorical_features="from_dtype",
+        numeric_scaling="auto",
+        num_embeddings=None,
+        n_bins=48,
+        embedding_dim=16,
         hidden_layer_sizes=(100,),
         activation="relu",
         dropout=0.0,
         head_layer_sizes=(),
+        n_ensemble=1,
         task_weights=None,
         class_weight=None,
+        solver="adam",
         alpha=1e-4,
         batch_size="auto",
         learning_rate_init=1e-3,
@@ -274,418 +905,54 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
         trunk=None,
         trunk_kwargs=None,
     ):
-        self.task_types = task_types
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.dropout = dropout
-        self.head_layer_sizes = head_layer_sizes
-        self.task_weights = task_weights
-        self.class_weight = class_weight
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.device = device
-        self.precision = precision
-        self.compile = compile
-        self.callbacks = callbacks
-        self.architecture = architecture
-        self.n_experts = n_experts
-        self.expert_layer_sizes = expert_layer_sizes
-        self.n_shared_experts = n_shared_experts
-        self.n_task_experts = n_task_experts
-        self.n_levels = n_levels
-        self.loss_weighting = loss_weighting
-        self.loss_weighting_params = loss_weighting_params
-        self.trunk = trunk
-        self.trunk_kwargs = trunk_kwargs
-
-    # ------------------------------------------------------------------ fitting
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit the network on ``X`` and every task in ``y``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Numeric features. A dask Array or DataFrame (with a dask ``y``) is
-            streamed block by block, never gathered (see ``docs/scaling.md``).
-        y : array-like or DataFrame of shape (n_samples,) or (n_samples, n_tasks)
-            One column per task. NaN or None marks a missing label.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each row in every task's loss, combined with
-            the missing-label mask and ``class_weight``.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        return self._fit(X, y, sample_weight, incremental=False)
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
-        """Train for one epoch on ``(X, y)``, building the model on the first call.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like or DataFrame of shape (n_samples,) or (n_samples, n_tasks)
-        classes : array-like, or list of array-like / None per task, default=None
-            All labels of each classification task, needed on the first call
-            when a batch may not show every class. Inferred from ``y`` if None.
-            Ignored after the first call.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each row, as in :meth:`fit`.
-
-        Returns
-        -------
-        self : object
-            The estimator.
-        """
-        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
-
-    def _fit(self, X, y, sample_weight, incremental, classes=None):
-        _dask.match_worker_threads()
-        # Dask collections stream block by block (sklearn_mtl/_dask.py).
-        if _dask.is_collection(X, y, sample_weight):
-            return _dask.fit(
-                self, X, y, sample_weight, incremental=incremental, classes=classes
-            )
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y "
-                "is None."
-            )
-        first_pass = not hasattr(self, "net_") or (
-            not self.warm_start and not incremental
-        )
-        X = _validate_X(self, X, reset=first_pass, dtype=np.float32, order="C")
-        columns, names, is_1d = split_target_columns(y)
-        if columns[0].shape[0] != X.shape[0]:
-            raise ValueError(
-                f"X has {X.shape[0]} rows but y has {columns[0].shape[0]}: found "
-                "input variables with inconsistent numbers of samples."
-            )
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(
-                sample_weight, X, dtype=np.float64, ensure_non_negative=True
-            )
-
-        if first_pass:
-            self._initialize(X, columns, names, is_1d, classes)
-        elif names is not None and names != self.task_names_:
-            raise ValueError(
-                f"y has columns {names} but the model was fitted on tasks "
-                f"{self.task_names_}."
-            )
-        targets = self.tasks_.encode(
-            columns, sample_weight, getattr(self, "class_weight", None)
-        )
-
-        net = self.net_
-        net.batch_size = (
-            min(200, X.shape[0]) if self.batch_size == "auto" else self.batch_size
-        )
-        for group in net.optimizer_.param_groups:
-            group["lr"] = self.learning_rate_init
-        net.autocast_dtype = PRECISIONS[self.precision]
-        net.compile_forward = self.compile
-        stopping = dict(net.callbacks_)["stopping"]
-        stopping.tol, stopping.n_iter_no_change = self.tol, self.n_iter_no_change
-        stopping.early_stopping = self.early_stopping and not incremental
-        if first_pass or not stopping.early_stopping:
-            stopping.initialize()
-
-        # A new seed per call, so successive partial_fit calls shuffle differently.
-        epochs_before = len(net.history)
-        seed = check_random_state(self.random_state).randint(2**31 - 1)
-        seed = (seed + epochs_before) % (2**31)
-        valid = None
-        if stopping.early_stopping:
-            X, targets, valid = self._split_validation(X, targets, seed)
-        if not X.flags.writeable:
-            X = X.copy()
-        device = net.device
-        X_t = torch.as_tensor(X, device=device)
-        targets_t = torch.as_tensor(targets, device=device)
-        if valid is not None:
-            valid = tuple(torch.as_tensor(a, device=device) for a in valid)
-        generator = torch.Generator(device=device).manual_seed(seed)
-        epochs = 1 if incremental else self.max_iter
-        try:
-            with _seeded(seed, device):
-                stopped = net.train_epochs(
-                    X_t,
-                    targets_t,
-                    epochs,
-                    stopping=stopping,
-                    shuffle=self.shuffle,
-                    valid=valid,
-                    generator=generator,
-                )
-        except TrainingDivergedError:
-            self._record_history()  # the restored model is usable: keep it coherent
-            raise
-        self._record_history()
-        ran_all = len(net.history) - epochs_before == epochs
-        if not incremental and not stopped and ran_all:
-            warnings.warn(
-                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
-                "and the optimization hasn't converged yet.",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
-        return self
-
-    def _initialize(self, X, columns, names, is_1d, classes, tasks=None):
-        """First pass: tasks from y (or given ``tasks``), then network and engine."""
-        if names is None:
-            names = [f"task_{i}" for i in range(len(columns))]
-        task_types = getattr(self, "task_types", None)
-        self.tasks_ = (
-            tasks
-            if tasks is not None
-            else build_tasks(columns, names, task_types, classes, self._force_kind)
-        )
-        self.task_names_ = names
-        self.n_outputs_ = len(names)
-        self._y_1d = is_1d
-        per_task = [t.classes for t in self.tasks_.tasks]
-        if self._force_kind != "regression":
-            self.classes_ = per_task[0] if is_1d else per_task
-        weights = resolve_per_task(
-            self.task_weights, names, "task_weights", single_value_ok=False
-        )
-        weights = [1.0 if w is None else w for w in weights]
-        for name, w in zip(names, weights):
-            if not isinstance(w, Real) or not np.isfinite(w) or w < 0:
-                raise ValueError(
-                    f"task_weights[{name!r}] must be a finite number >= 0, got {w!r}."
-                )
-        # Fail now, naming the parameter, rather than deep in encoding.
-        per_task_class_weight(getattr(self, "class_weight", None), names)
-
-        device = resolve_device(self.device)
-        hidden = _layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
-        head = _layer_sizes(self.head_layer_sizes, "head_layer_sizes")
-        seed = check_random_state(self.random_state).randint(2**31 - 1)
-        if self.task_weights is not None and self.loss_weighting != "static":
-            raise ValueError(
-                "task_weights is used by loss_weighting='static' only; got "
-                f"loss_weighting={self.loss_weighting!r}. Set task_weights=None."
-            )
-        if self.architecture in ("cgc", "ple") and (
-            self.n_shared_experts + self.n_task_experts == 0
-        ):
-            raise ValueError(
-                "n_shared_experts + n_task_experts must be >= 1 for "
-                f"architecture={self.architecture!r}."
-            )
-        with _seeded(seed, device):
-            module = build_network(
-                self.architecture,
-                X.shape[1],
-                self.tasks_.output_widths,
-                hidden_layer_sizes=hidden,
-                activation=self.activation,
-                dropout=self.dropout,
-                head_layer_sizes=head,
-                n_experts=self.n_experts,
-                expert_layer_sizes=_layer_sizes(
-                    self.expert_layer_sizes, "expert_layer_sizes"
-                ),
-                n_shared_experts=self.n_shared_experts,
-                n_task_experts=self.n_task_experts,
-                n_levels=self.n_levels,
-                trunk=self._build_trunk(),
-            )
-            weighting = make_weighting(
-                self.loss_weighting, len(names), weights, self.loss_weighting_params
-            )
-        batch = min(200, X.shape[0]) if self.batch_size == "auto" else self.batch_size
-        callbacks = [("stopping", MLPStopping())] + list(self.callbacks or [])
-        self.net_ = MultiTaskNet(
-            module=module,
-            criterion=Objective(self.tasks_.loss_module(), weighting),
-            optimizer=torch.optim.Adam,
-            lr=self.learning_rate_init,
-            batch_size=batch,
-            max_epochs=self.max_iter,
-            train_split=None,
-            callbacks=callbacks,
-            verbose=int(self.verbose),
+        super().__init__(
+            categorical_features=categorical_features,
+            numeric_scaling=numeric_scaling,
+            num_embeddings=num_embeddings,
+            n_bins=n_bins,
+            embedding_dim=embedding_dim,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            dropout=dropout,
+            head_layer_sizes=head_layer_sizes,
+            n_ensemble=n_ensemble,
+            task_weights=task_weights,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
             device=device,
-            # L2 penalty on weights only, scaled per batch as in MLPClassifier.
-            optimizer__param_groups=[
-                ("*weight", {"weight_decay": self.alpha / batch}),
-            ],
-            **{
-                f"optimizer__{k}": v
-                for k, v in fast_adam_kwargs(torch.device(device).type).items()
-            },
-        ).initialize()
-
-    def _build_trunk(self):
-        """Build ``trunk(**trunk_kwargs)``, a module (n, n_features) -> (n, d)."""
-        if self.trunk is None:
-            if self.trunk_kwargs:
-                raise ValueError("trunk_kwargs was given but trunk is None.")
-            return None
-        try:
-            trunk = self.trunk(**(self.trunk_kwargs or {}))
-        except TypeError as exc:
-            raise ValueError(
-                f"trunk could not be built with trunk_kwargs={self.trunk_kwargs!r}: "
-                f"{exc}"
-            ) from exc
-        if not isinstance(trunk, torch.nn.Module):
-            raise TypeError(
-                "trunk must be a torch.nn.Module class or a callable returning a "
-                f"Module; it returned {type(trunk).__name__}."
-            )
-        return trunk
-
-    def gate_weights(self, X):
-        """Mean gate weight of each expert, per task, on ``X``.
-
-        For ``architecture="mmoe"`` (and ``"omoe"``, whose single gate every
-        task shares) the weights cover the ``n_experts`` experts; for ``"cgc"``
-        and ``"ple"`` they cover the last level's shared experts followed by the
-        task's own experts. Each task's weights sum to 1.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        gates : dict of str to ndarray of shape (n_gate_experts,)
-        """
-        check_is_fitted(self)
-        module = self.net_.module_
-        if not hasattr(module, "gates"):
-            raise ValueError(
-                f"gate_weights needs a gated architecture ('mmoe', 'omoe', 'cgc', "
-                f"'ple'); this model has architecture={self.architecture!r}, "
-                "which has no gates."
-            )
-        X = validate_data(self, X, reset=False, dtype=np.float32, order="C")
-        X_t = torch.as_tensor(np.array(X), device=self.net_.device)
-        self.net_._set_training(False)
-        with torch.inference_mode():
-            sums = sum(
-                module.gates(X_t[start : start + _PREDICT_BATCH]).sum(dim=1)
-                for start in range(0, X_t.shape[0], _PREDICT_BATCH)
-            )
-        means = (sums / X_t.shape[0]).cpu().numpy().astype(np.float64)
-        return {
-            name: means[min(i, means.shape[0] - 1)].copy()
-            for i, name in enumerate(self.task_names_)
-        }
-
-    def _split_validation(self, X, targets, seed):
-        n_tasks = self.n_outputs_
-        labelled = targets[:, 2 * n_tasks :] > 0
-        n = X.shape[0]
-        n_valid = int(np.ceil(self.validation_fraction * n))
-        if n_valid < 2 or n - n_valid < 1:
-            raise ValueError(
-                f"The validation set is too small: validation_fraction="
-                f"{self.validation_fraction} of {n} rows leaves {n_valid} for "
-                f"validation and {n - n_valid} for training. Increase "
-                "'validation_fraction' or the size of your dataset."
-            )
-        stratify = None
-        if n_tasks == 1 and self.tasks_.tasks[0].is_classification and labelled.all():
-            counts = np.unique(targets[:, 0], return_counts=True)[1]
-            # Stratify only where train_test_split can (as MLP, else plain split).
-            if counts.min() >= 2 and min(n_valid, n - n_valid) >= len(counts):
-                stratify = targets[:, 0]
-        idx_train, idx_valid = train_test_split(
-            np.arange(X.shape[0]),
-            test_size=self.validation_fraction,
-            random_state=seed,
-            stratify=stratify,
+            precision=precision,
+            compile=compile,
+            callbacks=callbacks,
+            architecture=architecture,
+            n_experts=n_experts,
+            expert_layer_sizes=expert_layer_sizes,
+            n_shared_experts=n_shared_experts,
+            n_task_experts=n_task_experts,
+            n_levels=n_levels,
+            loss_weighting=loss_weighting,
+            loss_weighting_params=loss_weighting_params,
+            trunk=trunk,
+            trunk_kwargs=trunk_kwargs,
         )
-        if idx_valid.shape[0] < 2:
-            raise ValueError(
-                "The validation set is too small. Increase 'validation_fraction' "
-                "or the size of your dataset."
-            )
-        return X[idx_train], targets[idx_train], (X[idx_valid], targets[idx_valid])
+        self.task_types = task_types
+        self.class_weight = class_weight
 
-    def _record_history(self):
-        history = self.net_.history
-        self.n_iter_ = len(history)
-        self.loss_curve_ = list(history[:, "train_loss"]) if len(history) else []
-        task_curves = list(history[:, "train_task_losses"]) if len(history) else []
-        self.task_loss_curves_ = {
-            name: [epoch[j] for epoch in task_curves]
-            for j, name in enumerate(self.task_names_)
-        }
-        weight_curves = list(history[:, "train_task_weights"]) if len(history) else []
-        self.task_weight_curves_ = {
-            name: [epoch[j] for epoch in weight_curves]
-            for j, name in enumerate(self.task_names_)
-        }
-        stopping = dict(self.net_.callbacks_)["stopping"]
-        if stopping.early_stopping:
-            self.validation_scores_ = [
-                row.get("valid_score") for row in history if "valid_score" in row
-            ]
-            self.best_validation_score_ = stopping.best_score_
-            self.best_loss_ = None
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-            self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
+    def _build_tasks(self, columns, names, classes):
+        return build_tasks(columns, names, self.task_types, classes)
 
-    @property
-    def module_(self):
-        """The trained torch network (``net_.module_``)."""
-        return self.net_.module_
-
-    def __sklearn_is_fitted__(self):
-        return hasattr(self, "net_")
-
-    # ------------------------------------------------------------------ inference
-    def _outputs(self, X) -> np.ndarray:
-        check_is_fitted(self)
-        # Inference runs in the dtype of X (float32 or float64), as sklearn's MLP.
-        X = _validate_X(self, X, reset=False, dtype=(np.float64, np.float32), order="C")
-        if not X.flags.writeable:
-            X = X.copy()
-        X_t = torch.as_tensor(X, device=self.net_.device)
-        batch = max(_PREDICT_BATCH, int(self.net_.batch_size))
-        return self.net_.forward_outputs(X_t, batch).cpu().numpy()
-
-    def predict(self, X):
-        """Predict every task: labels for classification, values for regression.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,) or (n_samples, n_tasks)
-            1-D when the model was fitted on a 1-D ``y``. With tasks of different
-            label types (strings and numbers) the array has dtype object.
-        """
-        if _dask.is_collection(X):
-            return _dask.predict(self, X, "predict")
-        outputs = self._outputs(X)
-        preds = self.tasks_.predict(outputs)
-        return preds[0] if self._y_1d else _stack_predictions(preds)
+    def _class_weight(self):
+        return self.class_weight
 
     @available_if(_has_classification_task)
     def predict_proba(self, X):
@@ -702,44 +969,10 @@ class MultiTaskNeuralEstimator(MultiOutputMixin, BaseEstimator):
             list aligned with the tasks, ``None`` for regression tasks. Columns
             follow each task's ``classes`` order.
         """
-        if _dask.is_collection(X):
-            return _dask.predict(self, X, "predict_proba")
-        outputs = self._outputs(X)
-        probas = self.tasks_.predict_proba(outputs)
-        return probas[0] if len(probas) == 1 else probas
-
-    def score(self, X, y, sample_weight=None):
-        """Mean over tasks of each task's score on its labelled rows.
-
-        Classification tasks score their accuracy, regression tasks their R2
-        (as :meth:`sklearn.base.ClassifierMixin.score` and
-        :meth:`sklearn.base.RegressorMixin.score` do for one task).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like or DataFrame of shape (n_samples,) or (n_samples, n_tasks)
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        score : float
-        """
-        if _dask.is_collection(X, y, sample_weight):
-            return _dask.score(self, X, y, sample_weight)
-        outputs = self._outputs(X)
-        columns, _, _ = split_target_columns(y)
-        preds = self.tasks_.predict(outputs)
-        return float(np.mean(self.tasks_.score(preds, columns, sample_weight)))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        tags.target_tags.single_output = True
-        return tags
+        return self._predict_proba(X)
 
 
-class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
+class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
     """Multi-task neural classifier: every column of ``y`` is a classification task.
 
     The same network and training as :class:`MultiTaskNeuralEstimator`, with the
@@ -749,6 +982,8 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
 
     Parameters
     ----------
+    {{INPUTS}}
+
     {{NETWORK}}
 
     {{CLASS_WEIGHT}}
@@ -775,22 +1010,27 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
     (2, 3)
     """
 
-    _force_kind = "classification"
-    _parameter_constraints = {
-        k: v
-        for k, v in MultiTaskNeuralEstimator._parameter_constraints.items()
-        if k != "task_types"
+    _parameter_constraints: dict = {
+        **_BaseMultiTask._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
     def __init__(
         self,
         *,
+        categorical_features="from_dtype",
+        numeric_scaling="auto",
+        num_embeddings=None,
+        n_bins=48,
+        embedding_dim=16,
         hidden_layer_sizes=(100,),
         activation="relu",
         dropout=0.0,
         head_layer_sizes=(),
+        n_ensemble=1,
         task_weights=None,
         class_weight=None,
+        solver="adam",
         alpha=1e-4,
         batch_size="auto",
         learning_rate_init=1e-3,
@@ -818,42 +1058,86 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
         trunk=None,
         trunk_kwargs=None,
     ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.dropout = dropout
-        self.head_layer_sizes = head_layer_sizes
-        self.task_weights = task_weights
+        super().__init__(
+            categorical_features=categorical_features,
+            numeric_scaling=numeric_scaling,
+            num_embeddings=num_embeddings,
+            n_bins=n_bins,
+            embedding_dim=embedding_dim,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            dropout=dropout,
+            head_layer_sizes=head_layer_sizes,
+            n_ensemble=n_ensemble,
+            task_weights=task_weights,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            device=device,
+            precision=precision,
+            compile=compile,
+            callbacks=callbacks,
+            architecture=architecture,
+            n_experts=n_experts,
+            expert_layer_sizes=expert_layer_sizes,
+            n_shared_experts=n_shared_experts,
+            n_task_experts=n_task_experts,
+            n_levels=n_levels,
+            loss_weighting=loss_weighting,
+            loss_weighting_params=loss_weighting_params,
+            trunk=trunk,
+            trunk_kwargs=trunk_kwargs,
+        )
         self.class_weight = class_weight
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.device = device
-        self.precision = precision
-        self.compile = compile
-        self.callbacks = callbacks
-        self.architecture = architecture
-        self.n_experts = n_experts
-        self.expert_layer_sizes = expert_layer_sizes
-        self.n_shared_experts = n_shared_experts
-        self.n_task_experts = n_task_experts
-        self.n_levels = n_levels
-        self.loss_weighting = loss_weighting
-        self.loss_weighting_params = loss_weighting_params
-        self.trunk = trunk
-        self.trunk_kwargs = trunk_kwargs
 
-    # ClassifierMixin.score comes first in the MRO; ours handles several tasks
-    # of different kinds and missing labels (and equals it for one task).
-    score = MultiTaskNeuralEstimator.score
+    def _build_tasks(self, columns, names, classes):
+        return build_tasks(columns, names, None, classes, "classification")
+
+    def _class_weight(self):
+        return self.class_weight
+
+    def predict_proba(self, X):
+        """Class probabilities of every task.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes), or list of ndarray
+            For one task, its ``(n_samples, n_classes)`` array; for several, a
+            list aligned with the tasks. Columns follow each task's ``classes``.
+        """
+        return self._predict_proba(X)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy over tasks, each on its labelled rows.
+
+        For one task this is :meth:`sklearn.base.ClassifierMixin.score`; with
+        several it handles tasks of different label types and missing labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like or DataFrame of shape (n_samples,) or (n_samples, n_tasks)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        return self._mean_task_score(X, y, sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -861,7 +1145,7 @@ class MultiTaskClassifier(ClassifierMixin, MultiTaskNeuralEstimator):
         return tags
 
 
-class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
+class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
     """Multi-task neural regressor: every column of ``y`` is a regression task.
 
     Targets are standardised per task for training, so targets of different
@@ -870,6 +1154,8 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
 
     Parameters
     ----------
+    {{INPUTS}}
+
     {{NETWORK}}
 
     {{TRAINING}}
@@ -892,24 +1178,21 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
     (4, 2)
     """
 
-    _force_kind = "regression"
-    # RegressorMixin.score comes first in the MRO; ours skips missing labels
-    # (and equals it, the mean R2 over tasks, otherwise).
-    score = MultiTaskNeuralEstimator.score
-    _parameter_constraints = {
-        k: v
-        for k, v in MultiTaskNeuralEstimator._parameter_constraints.items()
-        if k not in ("task_types", "class_weight")
-    }
-
     def __init__(
         self,
         *,
+        categorical_features="from_dtype",
+        numeric_scaling="auto",
+        num_embeddings=None,
+        n_bins=48,
+        embedding_dim=16,
         hidden_layer_sizes=(100,),
         activation="relu",
         dropout=0.0,
         head_layer_sizes=(),
+        n_ensemble=1,
         task_weights=None,
+        solver="adam",
         alpha=1e-4,
         batch_size="auto",
         learning_rate_init=1e-3,
@@ -937,41 +1220,72 @@ class MultiTaskRegressor(RegressorMixin, MultiTaskNeuralEstimator):
         trunk=None,
         trunk_kwargs=None,
     ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.dropout = dropout
-        self.head_layer_sizes = head_layer_sizes
-        self.task_weights = task_weights
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.device = device
-        self.precision = precision
-        self.compile = compile
-        self.callbacks = callbacks
-        self.architecture = architecture
-        self.n_experts = n_experts
-        self.expert_layer_sizes = expert_layer_sizes
-        self.n_shared_experts = n_shared_experts
-        self.n_task_experts = n_task_experts
-        self.n_levels = n_levels
-        self.loss_weighting = loss_weighting
-        self.loss_weighting_params = loss_weighting_params
-        self.trunk = trunk
-        self.trunk_kwargs = trunk_kwargs
+        super().__init__(
+            categorical_features=categorical_features,
+            numeric_scaling=numeric_scaling,
+            num_embeddings=num_embeddings,
+            n_bins=n_bins,
+            embedding_dim=embedding_dim,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            dropout=dropout,
+            head_layer_sizes=head_layer_sizes,
+            n_ensemble=n_ensemble,
+            task_weights=task_weights,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            device=device,
+            precision=precision,
+            compile=compile,
+            callbacks=callbacks,
+            architecture=architecture,
+            n_experts=n_experts,
+            expert_layer_sizes=expert_layer_sizes,
+            n_shared_experts=n_shared_experts,
+            n_task_experts=n_task_experts,
+            n_levels=n_levels,
+            loss_weighting=loss_weighting,
+            loss_weighting_params=loss_weighting_params,
+            trunk=trunk,
+            trunk_kwargs=trunk_kwargs,
+        )
+
+    def _build_tasks(self, columns, names, classes):
+        return build_tasks(columns, names, None, classes, "regression")
+
+    def score(self, X, y, sample_weight=None):
+        """Mean R2 over tasks, each on its labelled rows.
+
+        For one task this is :meth:`sklearn.base.RegressorMixin.score`; with
+        several it is the mean R2, skipping missing labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like or DataFrame of shape (n_samples,) or (n_samples, n_tasks)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        return self._mean_task_score(X, y, sample_weight)
 
 
 _FRAGMENTS = dict(
     TASK_TYPES=_docstring.params("task_types"),
+    INPUTS=_docstring.params("inputs"),
     NETWORK=_docstring.params("network"),
     CLASS_WEIGHT=_docstring.params("class_weight"),
     TRAINING=_docstring.params("training"),

@@ -33,6 +33,7 @@ from ._estimator import (
     MultiTaskNeuralEstimator,
     MultiTaskRegressor,
 )
+from ._inputs import plain_inputs
 from ._tasks import Task, TaskSet
 
 __all__ = ["save", "load"]
@@ -44,7 +45,7 @@ _CLASSES = {
     for cls in (MultiTaskNeuralEstimator, MultiTaskClassifier, MultiTaskRegressor)
 }
 # Fitted attributes rebuilt by load itself rather than restored from JSON.
-_REBUILT = {"net_", "tasks_"}
+_REBUILT = {"engine_", "tasks_"}
 
 
 class _NotData(TypeError):
@@ -121,13 +122,11 @@ def _to_cpu(obj):
 
 
 def _history_rows(history):
-    """The skorch history as JSON data; entries without a JSON form are dropped."""
+    """The training history as JSON data; entries without a JSON form are dropped."""
     rows = []
     for row in history:
         kept = {}
         for key, val in row.items():
-            if key == "batches":  # per-batch rows: none are recorded by our engine
-                continue
             try:
                 kept[key] = _encode(val)
             except _NotData:
@@ -199,7 +198,7 @@ def save(estimator, path) -> None:
         "format_version": FORMAT_VERSION,
         "class": cls.__name__,
         "params": encoded_params,
-        "fitted": hasattr(estimator, "net_"),
+        "fitted": hasattr(estimator, "engine_"),
     }
     tensors = {}
     if meta["fitted"]:
@@ -213,29 +212,19 @@ def save(estimator, path) -> None:
                 raise ValueError(
                     f"Cannot save fitted attribute {name!r}: {exc} has no data form."
                 ) from None
-        net = estimator.net_
-        stopping = dict(net.callbacks_)["stopping"]
+        engine = estimator.engine_.get_state()
         meta["attributes"] = attributes
         meta["tasks"] = [
             {f.name: _encode(getattr(t, f.name)) for f in dataclasses.fields(Task)}
             for t in estimator.tasks_.tasks
         ]
         meta["engine"] = {
-            "batch_size": int(net.batch_size),
-            "history": _history_rows(net.history),
-            "stopping": {
-                k: _encode(getattr(stopping, k))
-                for k in ("best_loss_", "best_score_", "no_improvement_count_")
-                if hasattr(stopping, k)
-            },
+            "batch_size": int(estimator.engine_.batch_size),
+            "random_state": int(estimator.engine_.random_state),
+            "history": _history_rows(engine["history"]),
+            "stopping": {k: _encode(v) for k, v in engine["stopping"].items()},
         }
-        tensors = {
-            "module": _to_cpu(net.module_.state_dict()),
-            "criterion": _to_cpu(net.criterion_.state_dict()),
-            "optimizer": _to_cpu(net.optimizer_.state_dict()),
-        }
-        if getattr(stopping, "best_state_", None) is not None:
-            tensors["stopping_best"] = _to_cpu(stopping.best_state_)
+        tensors = _to_cpu(engine["tensors"])
 
     buffer = io.BytesIO()
     torch.save(tensors, buffer)
@@ -341,34 +330,26 @@ def load(path, *, device=None):
     tasks = TaskSet(
         [Task(**{k: _decode(v) for k, v in spec.items()}) for spec in meta["tasks"]]
     )
-    names = list(attributes["task_names_"])
-    engine = meta["engine"]
-    # _initialize reads only the shape of X; a broadcast view costs no memory.
-    X_shape = np.broadcast_to(
-        np.zeros((1, attributes["n_features_in_"]), dtype=np.float32),
-        (max(engine["batch_size"], 1), attributes["n_features_in_"]),
+    meta_engine = meta["engine"]
+    # The network's input layers are built from what fit learned about X.
+    inputs = attributes.setdefault(
+        "inputs_", plain_inputs(attributes["n_features_in_"])
     )
-    estimator._initialize(
-        X_shape, None, names, attributes.get("_y_1d", False), None, tasks=tasks
+    engine = estimator._make_engine(inputs, tasks, meta_engine["random_state"])
+    engine.set_params(batch_size=meta_engine["batch_size"])
+    engine.initialize()
+    engine.set_state(
+        {
+            "history": [
+                {k: _decode(v) for k, v in row.items()}
+                for row in meta_engine["history"]
+            ],
+            "stopping": {k: _decode(v) for k, v in meta_engine["stopping"].items()},
+            "tensors": tensors,
+        }
     )
     for name, value in attributes.items():
         setattr(estimator, name, value)
-
-    net = estimator.net_
-    net.module_.load_state_dict(tensors["module"])
-    net.criterion_.load_state_dict(tensors["criterion"])
-    net.optimizer_.load_state_dict(tensors["optimizer"])
-    net.batch_size = engine["batch_size"]
-    net.history.clear()
-    for row in engine["history"]:
-        net.history.append({k: _decode(v) for k, v in row.items()})
-    stopping = dict(net.callbacks_)["stopping"]
-    stopping.initialize()
-    for key, value in engine["stopping"].items():
-        setattr(stopping, key, _decode(value))
-    if "stopping_best" in tensors:
-        stopping.best_state_ = {
-            part: {k: v.to(net.device) for k, v in state.items()}
-            for part, state in tensors["stopping_best"].items()
-        }
+    estimator.tasks_ = tasks
+    estimator.engine_ = engine
     return estimator

@@ -51,6 +51,8 @@ def split_target_columns(y) -> tuple[list[np.ndarray], list[str] | None, bool]:
         names = [str(c) for c in y.columns]
         if len(set(names)) != len(names):
             raise ValueError(f"y has duplicate column names: {names}.")
+        if not names:
+            raise ValueError("y has no columns: it needs at least one task (column).")
         columns = [_series_values(y.iloc[:, j]) for j in range(y.shape[1])]
         return columns, names, False
     if hasattr(y, "iloc"):  # Series
@@ -68,6 +70,11 @@ def split_target_columns(y) -> tuple[list[np.ndarray], list[str] | None, bool]:
         return [y], None, True
     if y.ndim != 2:
         raise ValueError(f"y must be 1-D or 2-D, got an array of shape {y.shape}.")
+    if y.shape[1] == 0:
+        raise ValueError(
+            "y has no columns: it needs at least one task (column), got shape "
+            f"{y.shape}."
+        )
     return [y[:, j] for j in range(y.shape[1])], None, False
 
 
@@ -95,6 +102,11 @@ def _labelled_values(values: np.ndarray, name: str) -> tuple[np.ndarray, np.ndar
         raise ValueError(f"Complex data not supported in y (task {name!r}).")
     if values.dtype.kind == "O":
         present = values[~missing]
+        if present.size and all(isinstance(v, bool | np.bool_) for v in present):
+            # A boolean column with gaps (nullable boolean): bool labels + mask.
+            out = np.zeros(values.shape, dtype=bool)
+            out[~missing] = present.astype(bool)
+            return out, missing
         if present.size and all(
             isinstance(v, numbers.Number) and not isinstance(v, bool | np.bool_)
             for v in present
@@ -108,7 +120,7 @@ def _labelled_values(values: np.ndarray, name: str) -> tuple[np.ndarray, np.ndar
             out = np.zeros(values.shape, dtype=np.float64)
             out[~missing] = present.astype(np.float64)
             out[missing] = np.nan
-            return out, missing
+            values = out
     if values.dtype.kind == "f" and np.isinf(values).any():
         raise ValueError(
             f"Input y contains infinity in task {name!r}; only finite values and "
@@ -142,6 +154,26 @@ def _unique_labels(present: np.ndarray, name: str) -> np.ndarray:
             f"Task {name!r} mixes label types {kinds}; the labels of a task must be "
             "all strings or all numbers."
         ) from exc
+
+
+def _standardisation(values: np.ndarray, name: str) -> tuple[float, float]:
+    """Mean and standard deviation of a regression target, without overflow.
+
+    Values near the float64 limit (1e300) overflow ``np.std``'s squares; computing
+    on values divided by their largest magnitude and scaling back does not.
+    """
+    peak = float(np.max(np.abs(values)))
+    if peak == 0:
+        return 0.0, 1.0
+    unit = values / peak
+    mean = float(np.mean(unit)) * peak
+    scale = float(np.std(unit)) * peak
+    if not (np.isfinite(mean) and np.isfinite(scale)):  # pragma: no cover - guard
+        raise ValueError(
+            f"Task {name!r}: the regression targets are too large to standardise "
+            f"(largest magnitude {peak:.3g})."
+        )
+    return mean, scale if scale > 0 else 1.0
 
 
 # --------------------------------------------------------------------------- one task
@@ -201,11 +233,8 @@ class Task:
                     f"Task {name!r} is declared 'regression' but its targets are not "
                     f"numeric (dtype {present.dtype}, e.g. {present[0]!r})."
                 )
-            present = present.astype(np.float64)
-            scale = float(np.std(present))
-            return cls(
-                name, kind, None, float(np.mean(present)), scale if scale > 0 else 1.0
-            )
+            mean, scale = _standardisation(present.astype(np.float64), name)
+            return cls(name, kind, None, mean, scale)
         if classes is None:
             classes = _unique_labels(present, name)
         else:
@@ -346,17 +375,97 @@ def per_task_class_weight(class_weight, task_names):
         and len(task_names) == 1
         and not set(class_weight) <= set(task_names)
     ):
-        return [class_weight]
-    per_task = resolve_per_task(
-        class_weight, task_names, "class_weight", single_value_ok=True
-    )
+        per_task = [class_weight]
+    else:
+        per_task = resolve_per_task(
+            class_weight, task_names, "class_weight", single_value_ok=True
+        )
     for name, cw in zip(task_names, per_task):
-        if not (cw is None or cw == "balanced" or isinstance(cw, dict)):
+        if not (cw is None or (isinstance(cw, str) and cw == "balanced")) and not (
+            isinstance(cw, dict)
+        ):
             raise ValueError(
                 f"class_weight[{name!r}] must be 'balanced', a dict of label "
                 f"weights or None, got {cw!r}."
             )
+        if isinstance(cw, dict):
+            for label, w in cw.items():
+                if (
+                    isinstance(w, bool | np.bool_)
+                    or not isinstance(w, numbers.Real)
+                    or not np.isfinite(w)
+                    or w < 0
+                ):
+                    raise ValueError(
+                        f"class_weight of task {name!r}: the weight of label "
+                        f"{label!r} must be a finite number >= 0, got {w!r}."
+                    )
     return per_task
+
+
+class TaskTargets:
+    """Encoded targets of every task for a set of rows, with named parts.
+
+    One packed ``(n, 3 * n_tasks)`` array (numpy or torch) holds three ``(n,
+    n_tasks)`` parts, so that a mini-batch is a single gather:
+
+    - ``values``: the class index, or the standardised value (0 where missing);
+    - ``loss_weights``: missing-label mask x sample weight x class weight, the
+      weight of each row in each task's loss;
+    - ``label_weights``: missing-label mask x sample weight, the normaliser: a
+      task's loss on a batch is ``sum(loss_weights * loss) / sum(label_weights)``.
+    """
+
+    __slots__ = ("packed", "n_tasks")
+
+    def __init__(self, packed, n_tasks: int):
+        if packed.ndim != 2 or packed.shape[1] != 3 * n_tasks:
+            raise ValueError(
+                f"packed targets must have shape (n, {3 * n_tasks}), got "
+                f"{tuple(packed.shape)}."
+            )
+        self.packed = packed
+        self.n_tasks = n_tasks
+
+    def __len__(self) -> int:
+        return self.packed.shape[0]
+
+    @property
+    def values(self):
+        return self.packed[:, : self.n_tasks]
+
+    @property
+    def loss_weights(self):
+        return self.packed[:, self.n_tasks : 2 * self.n_tasks]
+
+    @property
+    def label_weights(self):
+        return self.packed[:, 2 * self.n_tasks :]
+
+    @property
+    def labelled(self):
+        """Boolean ``(n, n_tasks)``: whether a row has a label for a task."""
+        return self.label_weights > 0
+
+    def take(self, index) -> TaskTargets:
+        """The rows at ``index`` (integer indices; a torch index for tensors)."""
+        if isinstance(self.packed, torch.Tensor):
+            # index_select is several times faster than fancy indexing on CPU.
+            return TaskTargets(self.packed.index_select(0, index), self.n_tasks)
+        return TaskTargets(self.packed[index], self.n_tasks)
+
+    def rows(self, start: int, stop: int) -> TaskTargets:
+        """The rows ``start:stop`` (a view)."""
+        return TaskTargets(self.packed[start:stop], self.n_tasks)
+
+    def to(self, device) -> TaskTargets:
+        """As a float32 tensor on ``device``."""
+        packed = self.packed
+        if isinstance(packed, np.ndarray) and not packed.flags.writeable:
+            packed = packed.copy()
+        return TaskTargets(
+            torch.as_tensor(packed, dtype=torch.float32, device=device), self.n_tasks
+        )
 
 
 class TaskSet:
@@ -381,13 +490,67 @@ class TaskSet:
     def slice(self, outputs: np.ndarray, i: int) -> np.ndarray:
         return outputs[:, self.offsets[i] : self.offsets[i + 1]]
 
-    def encode(self, columns, sample_weight=None, class_weight=None) -> np.ndarray:
-        """Encode target columns into one float32 array ``(n, 3 * n_tasks)``.
+    def match_columns(self, y) -> list[np.ndarray]:
+        """One column of ``y`` per task, in task order.
 
-        Columns ``[0, T)`` hold the targets, ``[T, 2T)`` the loss weight of each
-        row for each task (missing-label mask x sample weight x class weight) and
-        ``[2T, 3T)`` the normaliser (mask x sample weight): a task's loss on a
-        batch is ``sum(weight * loss) / sum(normaliser)``.
+        The one place that matches ``y`` to the tasks: a DataFrame's columns by
+        name (any order), an array's by position.
+        """
+        columns, names, _ = split_target_columns(y)
+        if names is not None:
+            missing = [n for n in self.names if n not in names]
+            extra = [n for n in names if n not in self.names]
+            if missing or extra:
+                raise ValueError(
+                    f"y has columns {names} but the model was fitted on tasks "
+                    f"{self.names}"
+                    + (f"; missing: {missing}" if missing else "")
+                    + (f"; unknown: {extra}" if extra else "")
+                    + "."
+                )
+            return [columns[names.index(n)] for n in self.names]
+        if len(columns) != len(self.tasks):
+            raise ValueError(
+                f"y has {len(columns)} column(s) but the model was fitted on "
+                f"{len(self.tasks)} tasks {self.names}."
+            )
+        return columns
+
+    def resolve_class_weight(self, class_weight) -> list:
+        """``class_weight`` checked against the tasks, one entry per task.
+
+        ``"balanced"`` applies to the classification tasks; an entry for a
+        regression task, a label that is not a class, or a weight that is not a
+        finite number >= 0 raises a ValueError naming the task.
+        """
+        per_task = per_task_class_weight(class_weight, self.names)
+        for task, cw in zip(self.tasks, per_task):
+            if cw is None:
+                continue
+            if not task.is_classification:
+                if isinstance(class_weight, str):
+                    continue  # "balanced" for every task: classification tasks only
+                raise ValueError(
+                    f"class_weight has an entry for task {task.name!r}, which is a "
+                    "regression task; class weights apply to classification tasks."
+                )
+            if isinstance(cw, dict):
+                known = set(task.classes.tolist())
+                unknown = [k for k in cw if k not in known]
+                if unknown:
+                    raise ValueError(
+                        f"class_weight for task {task.name!r} names labels {unknown} "
+                        f"that are not among its classes {task.classes.tolist()}."
+                    )
+        return [
+            cw if task.is_classification else None
+            for task, cw in zip(self.tasks, per_task)
+        ]
+
+    def encode(self, columns, sample_weight=None, class_weight=None) -> TaskTargets:
+        """Encode target columns (one per task, in task order) into TaskTargets.
+
+        The packed array is float32 and C-ordered; see :class:`TaskTargets`.
         """
         n = columns[0].shape[0]
         if len(columns) != len(self.tasks):
@@ -396,7 +559,7 @@ class TaskSet:
                 f"{len(self.tasks)} tasks {self.names}."
             )
         sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
-        cws = per_task_class_weight(class_weight, self.names)
+        cws = self.resolve_class_weight(class_weight)
         T = len(self.tasks)
         # Filled by rows of its transpose (contiguous writes), made C-ordered once.
         out = np.zeros((3 * T, n), dtype=np.float32)
@@ -407,7 +570,32 @@ class TaskSet:
             out[j] = targets
             out[T + j] = labelled * sw * task.class_weights(targets, labelled, cw)
             out[2 * T + j] = labelled * sw
-        return np.ascontiguousarray(out.T)
+        return TaskTargets(np.ascontiguousarray(out.T), T)
+
+    def decode_targets(self, targets: TaskTargets) -> list[np.ndarray]:
+        """The labels (or values) encoded in ``targets``; missing labels are None.
+
+        Classification columns are object arrays of the task's labels, regression
+        columns float arrays with NaN where the label is missing.
+        """
+        packed = targets.packed
+        if isinstance(packed, torch.Tensor):
+            packed = packed.detach().cpu().numpy()
+        plain = TaskTargets(np.asarray(packed, dtype=np.float64), targets.n_tasks)
+        values, labelled = plain.values, plain.labelled
+        columns = []
+        for j, task in enumerate(self.tasks):
+            if task.is_classification:
+                col = np.empty(len(plain), dtype=object)
+                col[labelled[:, j]] = task.classes[
+                    values[labelled[:, j], j].astype(np.intp)
+                ]
+                col[~labelled[:, j]] = None
+            else:
+                col = values[:, j] * task.scale + task.mean
+                col[~labelled[:, j]] = np.nan
+            columns.append(col)
+        return columns
 
     def predict(self, outputs: np.ndarray) -> list[np.ndarray]:
         return [t.decode(self.slice(outputs, i)) for i, t in enumerate(self.tasks)]
@@ -419,7 +607,10 @@ class TaskSet:
         ]
 
     def score(self, predictions, columns, sample_weight=None) -> list[float]:
-        """Each task's default score on its labelled rows: accuracy, or R2."""
+        """Each task's default score on its labelled rows: accuracy, or R2.
+
+        ``columns`` are in task order (see :meth:`match_columns`).
+        """
         from sklearn.metrics import accuracy_score, r2_score
 
         if len(columns) != len(self.tasks):
@@ -443,10 +634,16 @@ class TaskSet:
 def build_tasks(columns, names, task_types=None, classes=None, force_kind=None):
     """Create the TaskSet for target columns (first fit)."""
     kinds = resolve_per_task(task_types, names, "task_types", single_value_ok=False)
+    flat = False
     if classes is None:
         per_task_classes = [None] * len(names)
     elif len(names) == 1 and not _is_list_of_arrays(classes):
         per_task_classes = [classes]
+    elif _is_flat_labels(classes):
+        # MLPClassifier's form (and learning_curve's): one array of labels that
+        # every classification task shares.
+        per_task_classes = [np.asarray(classes)] * len(names)
+        flat = True
     else:
         per_task_classes = list(classes)
         if len(per_task_classes) != len(names):
@@ -478,8 +675,43 @@ def build_tasks(columns, names, task_types=None, classes=None, force_kind=None):
                 f"Task {name!r} is declared {kind!r}, but a regressor only takes "
                 "regression tasks; use MultiTaskNeuralEstimator."
             )
+        if flat and (
+            kind == "regression"
+            or (kind is None and infer_kind(values, missing, name) == "regression")
+        ):
+            cls = None  # the shared labels are those of the classification tasks
         tasks.append(Task.from_column(name, values, missing, kind, cls))
     return TaskSet(tasks)
+
+
+def _is_flat_labels(classes) -> bool:
+    """Whether ``classes`` is one flat sequence of labels (not one per task)."""
+    if isinstance(classes, np.ndarray):
+        if classes.ndim != 1:
+            return False
+    elif not isinstance(classes, list | tuple):
+        return False
+    return len(classes) > 0 and all(c is not None and np.ndim(c) == 0 for c in classes)
+
+
+def stack_predictions(preds: list[np.ndarray]) -> np.ndarray:
+    """``(n, n_tasks)`` predictions in which every task keeps its label type.
+
+    The tasks' common dtype when casting to it keeps each task's kind of value
+    (all bools, all integers, all floats, all strings), else an object array:
+    a bool task next to a float task still predicts ``True`` / ``False``, and
+    integer labels next to a regression task keep their exact values.
+    """
+    groups = {"b": "b", "i": "i", "u": "i", "f": "f", "U": "U"}
+    common = np.result_type(*preds)
+    same_kind = {groups.get(p.dtype.kind) for p in preds} == {groups.get(common.kind)}
+    if same_kind and common.kind != "O":
+        if all(np.can_cast(p.dtype, common, "safe") for p in preds):
+            return np.column_stack(preds).astype(common, copy=False)
+    out = np.empty((preds[0].shape[0], len(preds)), dtype=object)
+    for j, p in enumerate(preds):
+        out[:, j] = p
+    return out
 
 
 def _is_list_of_arrays(classes) -> bool:
@@ -542,10 +774,9 @@ class MultiTaskLoss(nn.Module):
         selection = getattr(self, "_" + name, None)
         return getattr(self, name) if selection is None else selection
 
-    def elementwise(self, outputs, targets):
-        """Unweighted loss of every row for every task, (n, T), kind order."""
-        T = self.n_tasks
-        y = targets[:, :T]
+    def elementwise(self, outputs, targets: TaskTargets):
+        """Unweighted loss of every row for every task, ``(n, T)``, task order."""
+        y = targets.values
         parts = []
         if len(self.bin_tasks):
             parts.append(
@@ -567,18 +798,26 @@ class MultiTaskLoss(nn.Module):
         losses = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         return losses if self._kind_ordered else losses[:, self.inverse_order]
 
-    def forward(self, outputs, targets):
-        T = self.n_tasks
+    def forward(self, outputs, targets: TaskTargets):
+        """Per-task losses ``(T,)`` and labelled weights ``(T,)`` of a batch.
+
+        ``outputs`` is ``(n, W)``, or ``(k, n, W)`` for an ensemble of ``k``
+        members: each member's loss, averaged over the members.
+        """
+        if outputs.ndim == 3:
+            k = outputs.shape[0]
+            repeated = TaskTargets(targets.packed.repeat(k, 1), targets.n_tasks)
+            per_task, norm = self(outputs.reshape(-1, outputs.shape[-1]), repeated)
+            return per_task, norm / k
         losses = self.elementwise(outputs, targets)
-        weights = targets[:, T : 2 * T]
-        norm = targets[:, 2 * T :].sum(dim=0)
-        per_task = (losses * weights).sum(dim=0) / norm.clamp_min(1e-12)
+        norm = targets.label_weights.sum(dim=0)
+        per_task = (losses * targets.loss_weights).sum(dim=0) / norm.clamp_min(1e-12)
         return per_task, norm
 
-    def scores(self, outputs, targets):
+    def scores(self, outputs, targets: TaskTargets):
         """Per-task validation scores on the device: accuracy, or R2 (regression)."""
         T = self.n_tasks
-        y, labelled = targets[:, :T], targets[:, 2 * T :] > 0
+        y, labelled = targets.values, targets.labelled
         scores = torch.zeros(T, device=outputs.device)
         count = labelled.sum(dim=0).clamp_min(1)
         if len(self.bin_tasks):

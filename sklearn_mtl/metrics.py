@@ -11,6 +11,9 @@ model-selection tools, unchanged:
 - :func:`make_multitask_scorer` scores every task with several metrics from one
   forward pass of the network: a scorer returning ``{"<task>_<metric>": score}``.
 - :func:`per_task_report` is a table of the standard metrics of every task.
+- :func:`transfer_report` answers "should these tasks be learned together?":
+  per task, the cross-validated gain of the joint model over single-task
+  copies of it, with a confidence interval and a verdict.
 
 Rows whose label is missing for a task (NaN / None) are left out of that task's
 score. The scorers accept the fitted estimator itself or a ``Pipeline`` ending in
@@ -27,12 +30,27 @@ from inspect import signature
 import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import get_scorer, get_scorer_names
+from sklearn.utils.metadata_routing import (
+    MetadataRequest,
+    _MetadataRequester,
+    _routing_enabled,
+)
 from sklearn.utils.validation import check_is_fitted
 
-from ._estimator import MultiTaskNeuralEstimator
-from ._tasks import _labelled_values, split_target_columns
+from ._engine import MultiTaskEngine, TaskDataset
+from ._estimator import _BaseMultiTask
+from ._tasks import (
+    _labelled_values,
+    per_task_class_weight,
+    split_target_columns,
+)
 
-__all__ = ["make_task_scorer", "make_multitask_scorer", "per_task_report"]
+__all__ = [
+    "make_task_scorer",
+    "make_multitask_scorer",
+    "per_task_report",
+    "transfer_report",
+]
 
 
 # --------------------------------------------------------------------------- metrics
@@ -227,14 +245,36 @@ class _Metric:
 
 
 # --------------------------------------------------------------------------- models
+class _EngineView:
+    """A training engine seen as a fitted model, for skorch's ``EpochScoring``.
+
+    ``EpochScoring`` calls a scorer with the engine and its validation (or
+    training) :class:`TaskDataset`; the labels come from the dataset.
+    """
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.tasks_ = engine.tasks
+
+    def _outputs(self, X) -> np.ndarray:
+        if not isinstance(X, TaskDataset):
+            raise TypeError(
+                "A scorer called with the training engine (skorch's EpochScoring) "
+                f"needs the engine's dataset, got {type(X).__name__}."
+            )
+        return self.engine.forward_outputs(X.X).cpu().numpy()
+
+
 def _unwrap(estimator):
     """The fitted multi-task estimator and the transforms before it (Pipelines)."""
+    if isinstance(estimator, MultiTaskEngine):
+        return _EngineView(estimator), []
     transforms = []
     while hasattr(estimator, "steps") and hasattr(estimator, "__getitem__"):
         if len(estimator.steps) > 1:
             transforms.append(estimator[:-1])
         estimator = estimator[-1]
-    if not isinstance(estimator, MultiTaskNeuralEstimator):
+    if not isinstance(estimator, _BaseMultiTask):
         raise TypeError(
             "sklearn_mtl.metrics scorers score a fitted sklearn-mtl estimator or a "
             f"Pipeline ending in one, got {type(estimator).__name__}."
@@ -264,26 +304,75 @@ def _task_index(model, task) -> int:
     return task % len(names)
 
 
-def _task_columns(model, y) -> list[np.ndarray]:
-    """One column of ``y`` per task (a DataFrame's columns are matched by name)."""
-    columns, names, _ = split_target_columns(y)
-    task_names = list(model.tasks_.names)
-    if (
-        names is not None
-        and names != task_names
-        and sorted(names) == sorted(task_names)
-    ):
-        columns = [columns[names.index(n)] for n in task_names]
-    if len(columns) != len(task_names):
-        raise ValueError(
-            f"y has {len(columns)} column(s) but the model was fitted on "
-            f"{len(task_names)} tasks {task_names}."
-        )
-    return columns
+def _task_columns(model, y, X=None) -> list[np.ndarray]:
+    """One column of ``y`` per task (a DataFrame's columns are matched by name).
+
+    From skorch's ``EpochScoring`` ``y`` is None and the labels are decoded from
+    the engine's dataset ``X``.
+    """
+    if y is None and isinstance(X, TaskDataset):
+        return model.tasks_.decode_targets(X.y)
+    return model.tasks_.match_columns(y)
 
 
 # --------------------------------------------------------------------------- scorers
-class _TaskScorer:
+class _RoutedScorer(_MetadataRequester):
+    """Metadata routing of a scorer, as scikit-learn's own scorers do.
+
+    With ``sklearn.set_config(enable_metadata_routing=True)``, a meta-estimator
+    (``cross_validate``, ``GridSearchCV``, ...) passes ``sample_weight`` to the
+    scorer once it is requested with ``scorer.set_score_request(sample_weight=True)``.
+    """
+
+    def set_score_request(self, **kwargs):
+        """Set the metadata this scorer requests (``sample_weight``).
+
+        Only available with ``sklearn.set_config(enable_metadata_routing=True)``.
+
+        Parameters
+        ----------
+        **kwargs : dict
+            ``param_name=alias`` with alias one of ``{True, False, None, str}``.
+
+        Returns
+        -------
+        self : object
+            The scorer.
+        """
+        if not _routing_enabled():
+            raise RuntimeError(
+                "This method is only available when metadata routing is enabled."
+                " You can enable it using"
+                " sklearn.set_config(enable_metadata_routing=True)."
+            )
+        unknown = set(kwargs) - {"sample_weight"}
+        if unknown:
+            raise TypeError(
+                f"Unexpected args: {sorted(unknown)}; the scorer accepts "
+                "sample_weight only."
+            )
+        self._metadata_request = MetadataRequest(owner=self)
+        for param, alias in kwargs.items():
+            self._metadata_request.score.add_request(param=param, alias=alias)
+        return self
+
+    def _get_metadata_request(self):
+        if hasattr(self, "_metadata_request"):
+            return self._metadata_request
+        request = MetadataRequest(owner=self)
+        # Like make_scorer's: sample_weight is accepted, not requested by default.
+        request.score.add_request(param="sample_weight", alias=None)
+        return request
+
+    def _accept_sample_weight(self) -> bool:
+        # scikit-learn's multi-metric scorer asks this when routing is disabled.
+        return True
+
+    def _routing_repr(self):
+        return repr(self)
+
+
+class _TaskScorer(_RoutedScorer):
     """Scorer of one task with one metric; see :func:`make_task_scorer`."""
 
     def __init__(self, task, metric: _Metric):
@@ -295,7 +384,7 @@ class _TaskScorer:
         i = _task_index(model, self.task)
         task = model.tasks_.tasks[i]
         self.metric.check(task)  # before running the network
-        columns = _task_columns(model, y_true)
+        columns = _task_columns(model, y_true, X)
         outputs = model.tasks_.slice(_forward(model, transforms, X), i)
         return self.metric.score(_TaskData(task, outputs, columns[i], sample_weight))
 
@@ -303,7 +392,7 @@ class _TaskScorer:
         return f"make_task_scorer({self.task!r}, {self.metric!r})"
 
 
-class _MultiTaskScorer:
+class _MultiTaskScorer(_RoutedScorer):
     """Scorer of every task with several metrics; see :func:`make_multitask_scorer`."""
 
     def __init__(self, metrics: dict, regression_metrics: dict):
@@ -312,7 +401,7 @@ class _MultiTaskScorer:
 
     def __call__(self, estimator, X, y_true, sample_weight=None) -> dict:
         model, transforms = _unwrap(estimator)
-        columns = _task_columns(model, y_true)
+        columns = _task_columns(model, y_true, X)
         outputs = _forward(model, transforms, X)
         scores = {}
         for i, task in enumerate(model.tasks_.tasks):
@@ -411,6 +500,10 @@ def make_task_scorer(task: str | int, scoring, **kwargs) -> _TaskScorer:
       on a task without probabilities).
     - Each scorer runs the network once per call; to score many tasks and
       metrics with one forward pass use :func:`make_multitask_scorer`.
+    - With ``sklearn.set_config(enable_metadata_routing=True)``,
+      ``scorer.set_score_request(sample_weight=True)`` makes ``cross_validate``,
+      ``GridSearchCV`` and friends pass the routed ``sample_weight`` to it, as
+      they do to :func:`sklearn.metrics.make_scorer`'s scorers.
 
     Examples
     --------
@@ -454,7 +547,9 @@ def make_multitask_scorer(
         refit="<task>_<metric>")`` and ``cross_validate`` (whose results gain
         ``"test_<task>_<metric>"`` keys). The network runs once per call (for a
         ``Pipeline``, its steps before the estimator transform ``X`` once).
-        Each task's defaults are those of :func:`make_task_scorer`. Picklable.
+        Each task's defaults are those of :func:`make_task_scorer`. Picklable;
+        ``set_score_request(sample_weight=True)`` under metadata routing, as
+        :func:`make_task_scorer`.
 
     Raises
     ------
@@ -577,3 +672,308 @@ def per_task_report(estimator, X, y, sample_weight=None):
     if pd is None:
         return rows
     return pd.DataFrame.from_records(rows, columns=REPORT_COLUMNS).set_index("task")
+
+
+# --------------------------------------------------------------------------- transfer
+TRANSFER_SCORING = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
+VERDICTS = ("helps", "no difference", "hurts (negative transfer)")
+TRANSFER_COLUMNS = [
+    "kind",
+    "metric",
+    "n_labelled",
+    "joint",
+    "single",
+    "gain",
+    "ci_low",
+    "ci_high",
+    "verdict",
+    "joint_per_fold",
+    "single_per_fold",
+]
+
+
+def _final_estimator(estimator):
+    """The sklearn-mtl estimator at the end of ``estimator``, and its param prefix."""
+    prefix = ""
+    while hasattr(estimator, "steps") and hasattr(estimator, "__getitem__"):
+        name, estimator = estimator.steps[-1]
+        prefix += f"{name}__"
+    if not isinstance(estimator, _BaseMultiTask):
+        raise TypeError(
+            "transfer_report compares joint and single-task training of a "
+            "sklearn-mtl estimator (or a Pipeline ending in one), got "
+            f"{type(estimator).__name__}."
+        )
+    return estimator, prefix
+
+
+def _single_task_params(model, names, i) -> dict:
+    """The per-task parameters of ``model`` restricted to task ``names[i]``."""
+    name = names[i]
+    params = model.get_params(deep=False)
+    out = {}
+    if "task_types" in params:
+        types = params["task_types"] or {}
+        out["task_types"] = {name: types[name]} if name in types else None
+    weights = params["task_weights"]
+    if isinstance(weights, dict):
+        out["task_weights"] = {name: weights[name]} if name in weights else None
+    if "class_weight" in params:
+        cw = per_task_class_weight(params["class_weight"], names)[i]
+        out["class_weight"] = None if cw is None else {name: cw}
+    return out
+
+
+def _transfer_metrics(scoring, tasks) -> list[_Metric]:
+    """One metric per task: ``scoring`` given once, per kind or per task name."""
+    names = list(tasks.names)
+    if scoring is None:
+        scoring = {}
+    if not isinstance(scoring, dict):
+        scoring = dict.fromkeys(names, scoring)
+    unknown = [k for k in scoring if k not in names and k not in TRANSFER_SCORING]
+    if unknown:
+        raise ValueError(
+            f"scoring has keys {unknown} that are neither tasks {names} nor task "
+            f"kinds {list(TRANSFER_SCORING)}."
+        )
+    metrics = []
+    for task in tasks.tasks:
+        chosen = scoring.get(
+            task.name, scoring.get(task.kind, TRANSFER_SCORING[task.kind])
+        )
+        metric = _Metric.from_scoring(chosen)
+        metric.check(task)  # a wrong kind fails before any fit
+        metrics.append(metric)
+    return metrics
+
+
+def _fit_and_score_tasks(estimator, X, y, train, test, tasks, metrics):
+    """Fit ``estimator`` on the train rows of ``y``'s columns ``tasks``; score them.
+
+    Every fit sees all the train rows (a row without a label for a task adds
+    nothing to that task's loss), so joint and single-task models take the same
+    batches and optimizer steps. Returns the scores on the test rows, in the
+    order of ``tasks``.
+    """
+    from sklearn.utils import _safe_indexing
+
+    y_tasks = y[list(tasks)]
+    estimator.fit(_safe_indexing(X, train), y_tasks.iloc[train])
+    model, transforms = _unwrap(estimator)
+    outputs = _forward(model, transforms, _safe_indexing(X, test))
+    columns = _task_columns(model, y_tasks.iloc[test])
+    scores = []
+    for i, (task, metric) in enumerate(zip(model.tasks_.tasks, metrics)):
+        data = _TaskData(task, model.tasks_.slice(outputs, i), columns[i], None)
+        scores.append(metric.score(data))
+    return scores
+
+
+def _verdict(low: float, high: float) -> str:
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "undetermined"
+    if low > 0:
+        return VERDICTS[0]
+    if high < 0:
+        return VERDICTS[2]
+    return VERDICTS[1]
+
+
+def transfer_report(
+    estimator,
+    X,
+    y,
+    *,
+    cv=5,
+    scoring=None,
+    groups=None,
+    confidence: float = 0.95,
+    n_jobs: int | None = None,
+    random_state=None,
+):
+    """Should these tasks be learned together? Joint versus single-task, per task.
+
+    In each cross-validation fold, fits a clone of ``estimator`` on every task
+    (the joint model) and, for each task, a clone with the same settings on that
+    task alone (trained on the rows labelled for it), then scores every task on
+    the fold's test rows with both. The gain of joint training is the paired
+    difference of the two scores, fold by fold.
+
+    Parameters
+    ----------
+    estimator : sklearn-mtl estimator, or Pipeline ending in one
+        The model to study; it is cloned, never fitted itself. Per-task
+        parameters (``task_types``, ``task_weights``, ``class_weight``) are
+        restricted to the task of each single-task clone. Set its
+        ``random_state`` for a reproducible report.
+    X : array-like or DataFrame of shape (n_samples, n_features)
+    y : array-like or DataFrame of shape (n_samples, n_tasks)
+        At least two tasks. Missing labels (NaN / None) are left out of their
+        task's training (single-task clones) and scores (every model).
+    cv : int, cross-validation generator or iterable, default=5
+        An int is the number of folds of ``KFold(cv, shuffle=True,
+        random_state=random_state)``; otherwise as in
+        :func:`sklearn.model_selection.cross_validate`. At least two folds.
+    scoring : str, callable, or dict, default=None
+        The metric of every task (as ``scoring`` of :func:`make_task_scorer`),
+        or a dict whose keys are task names or task kinds (``"binary"``,
+        ``"multiclass"``, ``"regression"``). Unset tasks get the default of
+        their kind: ROC AUC (binary), accuracy (multiclass), R² (regression).
+        Scores are those of scikit-learn's scorers: greater is better
+        (``neg_*`` scorers are negated).
+    groups : array-like of shape (n_samples,), default=None
+        Group labels for a group-aware ``cv`` (``GroupKFold``, ...).
+    confidence : float, default=0.95
+        Confidence level of the interval of the gain.
+    n_jobs : int, default=None
+        Fits run in parallel with joblib: ``n_folds * (n_tasks + 1)`` of them.
+        ``None`` means 1, ``-1`` all processors.
+    random_state : int, RandomState instance or None, default=None
+        Shuffling of the folds when ``cv`` is an int.
+
+    Returns
+    -------
+    report : pandas.DataFrame
+        One row per task, indexed by task name, with columns
+
+        - ``kind``, ``metric`` (the metric's name), ``n_labelled`` (labelled rows
+          of the task in ``y``);
+        - ``joint``, ``single``: the mean score over folds of the joint model
+          and of the single-task model;
+        - ``gain``: ``joint - single``, the mean paired difference;
+        - ``ci_low``, ``ci_high``: its ``confidence`` interval (see Notes);
+        - ``verdict``: ``"helps"`` when the interval lies above 0,
+          ``"hurts (negative transfer)"`` when it lies below 0, else
+          ``"no difference"``; ``"undetermined"`` with fewer than two folds
+          where both scores are defined;
+        - ``joint_per_fold``, ``single_per_fold``: the scores of each fold
+          (tuples).
+
+    Raises
+    ------
+    TypeError
+        When ``estimator`` is not a sklearn-mtl estimator or a Pipeline ending
+        in one.
+    ValueError
+        When ``y`` has fewer than two tasks, ``cv`` yields fewer than two
+        folds or is invalid, ``confidence`` is not in (0, 1), or ``scoring``
+        names an unknown task or kind or a metric that does not fit a task.
+
+    Notes
+    -----
+    The interval is Student's t-interval on the paired per-fold differences
+    ``d_k = joint_k - single_k`` over the ``K`` folds where both are defined:
+    ``mean(d) ± t_{(1 + confidence) / 2, K - 1} * std(d, ddof=1) / sqrt(K)``.
+    Folds share training rows, so the differences are not independent and
+    the interval is somewhat optimistic (Nadeau & Bengio, 2003); read a
+    ``"helps"`` or ``"hurts"`` that barely excludes 0 with care, and prefer more
+    folds (or ``RepeatedKFold``) when it matters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_mtl import MultiTaskNeuralEstimator
+    >>> from sklearn_mtl.metrics import transfer_report
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(120, 4))
+    >>> y = np.column_stack([X[:, 0] > 0, X[:, 0] + X[:, 1]])
+    >>> est = MultiTaskNeuralEstimator(hidden_layer_sizes=(8,), max_iter=5,
+    ...                                random_state=0)
+    >>> report = transfer_report(est, X, y, cv=3, random_state=0)
+    >>> report[["kind", "metric", "n_labelled"]].values.tolist()
+    [['binary', 'roc_auc', 120], ['regression', 'r2', 120]]
+    >>> set(report["verdict"]) <= {"helps", "no difference",
+    ...                            "hurts (negative transfer)"}
+    True
+    """
+    from joblib import Parallel, delayed
+    from scipy import stats
+    from sklearn.base import clone
+    from sklearn.model_selection import KFold, check_cv
+    from sklearn.utils.validation import check_consistent_length
+
+    pd = _pandas()
+    if pd is None:  # pragma: no cover - pandas is an optional extra
+        raise ImportError("transfer_report returns a DataFrame: it needs pandas.")
+    model, prefix = _final_estimator(estimator)
+    if not (isinstance(confidence, numbers.Real) and 0 < confidence < 1):
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}.")
+    columns, names, is_1d = split_target_columns(y)
+    if is_1d or len(columns) < 2:
+        raise ValueError(
+            "transfer_report compares joint and single-task training: y must have "
+            f"at least two tasks (columns), got {len(columns)}."
+        )
+    check_consistent_length(X, columns[0], groups)
+    names = names or [f"task_{i}" for i in range(len(columns))]
+    tasks = model._build_tasks(columns, names, None)
+    metrics = _transfer_metrics(scoring, tasks)
+    y_frame = pd.DataFrame(dict(zip(names, columns)))
+
+    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
+        cv = KFold(int(cv), shuffle=True, random_state=random_state)
+    splits = list(check_cv(cv).split(X, y_frame, groups))
+    if len(splits) < 2:
+        raise ValueError(
+            "transfer_report needs at least two cross-validation folds for its "
+            f"confidence interval; cv yields {len(splits)}."
+        )
+
+    jobs = []  # (fold, tasks): the joint model, then each task on its own
+    for fold in range(len(splits)):
+        jobs.append((fold, names))
+        jobs.extend((fold, [name]) for name in names)
+
+    def configured(job_tasks):
+        if len(job_tasks) > 1:
+            return clone(estimator)
+        params = _single_task_params(model, names, names.index(job_tasks[0]))
+        return clone(estimator).set_params(**{prefix + k: v for k, v in params.items()})
+
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_fit_and_score_tasks)(
+            configured(job_tasks),
+            X,
+            y_frame,
+            *splits[fold],
+            job_tasks,
+            [metrics[names.index(t)] for t in job_tasks],
+        )
+        for fold, job_tasks in jobs
+    )
+    joint = np.full((len(splits), len(names)), np.nan)
+    single = np.full((len(splits), len(names)), np.nan)
+    for (fold, job_tasks), scores in zip(jobs, results):
+        if len(job_tasks) > 1:
+            joint[fold] = scores
+        else:
+            single[fold, names.index(job_tasks[0])] = scores[0]
+
+    rows = []
+    for j, task in enumerate(tasks.tasks):
+        both = np.isfinite(joint[:, j]) & np.isfinite(single[:, j])
+        diff = joint[both, j] - single[both, j]
+        low = high = float("nan")
+        if diff.size >= 2:
+            half = stats.t.ppf((1 + confidence) / 2, diff.size - 1) * (
+                diff.std(ddof=1) / np.sqrt(diff.size)
+            )
+            low, high = diff.mean() - half, diff.mean() + half
+        rows.append(
+            {
+                "task": task.name,
+                "kind": task.kind,
+                "metric": metrics[j].name,
+                "n_labelled": int((~_labelled_values(columns[j], task.name)[1]).sum()),
+                "joint": float(np.nanmean(joint[:, j])),
+                "single": float(np.nanmean(single[:, j])),
+                "gain": float(diff.mean()) if diff.size else float("nan"),
+                "ci_low": float(low),
+                "ci_high": float(high),
+                "verdict": _verdict(low, high),
+                "joint_per_fold": tuple(joint[:, j].tolist()),
+                "single_per_fold": tuple(single[:, j].tolist()),
+            }
+        )
+    return pd.DataFrame.from_records(rows).set_index("task")[TRANSFER_COLUMNS]

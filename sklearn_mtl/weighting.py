@@ -9,6 +9,8 @@ combined loss (for the history) and the task weights it used.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -30,6 +32,24 @@ __all__ = [
 ]
 
 
+def _check_positive(name: str, value, allow_zero: bool = False) -> float:
+    """``value`` as a float, or a ValueError naming ``loss_weighting_params[name]``."""
+    bound = ">= 0" if allow_zero else "> 0"
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"loss_weighting_params[{name!r}] must be a finite number {bound}, got "
+            f"{value!r}."
+        ) from None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(
+            f"loss_weighting_params[{name!r}] must be a finite number {bound}, got "
+            f"{value!r}."
+        )
+    return value
+
+
 class LossWeighting(nn.Module):
     """Base class of loss-balancing strategies.
 
@@ -38,6 +58,9 @@ class LossWeighting(nn.Module):
 
     #: Whether :meth:`backward` needs the shared representation (``shared=``).
     needs_shared = False
+    #: torch.Generator for random strategies; the engine sets one per fit so
+    #: parallel fits stay reproducible (None: torch's global generator).
+    generator = None
 
     def __init__(self, n_tasks: int):
         super().__init__()
@@ -180,7 +203,7 @@ class DynamicWeightAverage(LossWeighting):
 
     def __init__(self, n_tasks: int, temperature: float = 2.0):
         super().__init__(n_tasks)
-        self.temperature = float(temperature)
+        self.temperature = _check_positive("temperature", temperature)
         self.register_buffer("weights", torch.ones(n_tasks))
         self.register_buffer("history", torch.full((2, n_tasks), torch.nan))
 
@@ -214,9 +237,13 @@ class RandomLossWeighting(LossWeighting):
     """
 
     def backward(self, losses, shared=None):
-        weights = torch.softmax(
-            torch.randn(self.n_tasks, device=losses.device, dtype=losses.dtype), 0
+        draw = torch.randn(
+            self.n_tasks,
+            device=losses.device,
+            dtype=losses.dtype,
+            generator=self.generator,
         )
+        weights = torch.softmax(draw, 0)
         loss = (weights * losses).sum()
         loss.backward()
         return loss.detach(), weights
@@ -253,7 +280,7 @@ class GradNorm(LossWeighting):
 
     def __init__(self, n_tasks: int, alpha: float = 1.5):
         super().__init__(n_tasks)
-        self.alpha = float(alpha)
+        self.alpha = _check_positive("alpha", alpha, allow_zero=True)
         self.scales = nn.Parameter(torch.ones(n_tasks))
         self.register_buffer("initial_losses", torch.full((n_tasks,), torch.nan))
 
@@ -349,7 +376,9 @@ class PCGrad(LossWeighting):
         if not _has_graph(shared):
             return _plain_sum(losses)
         grads = _shared_gradients(losses, shared)
-        order = torch.randperm(self.n_tasks, device=grads.device)
+        order = torch.randperm(
+            self.n_tasks, device=grads.device, generator=self.generator
+        )
         combined, coef = pcgrad_combine(grads, order)
         _backward_through_shared(losses, shared, combined)
         return (coef * losses).sum().detach(), coef
@@ -446,7 +475,8 @@ class FAMO(LossWeighting):
 
     def __init__(self, n_tasks: int, lr: float = 0.025, gamma: float = 1e-3):
         super().__init__(n_tasks)
-        self.lr, self.gamma = float(lr), float(gamma)
+        self.lr = _check_positive("lr", lr)
+        self.gamma = _check_positive("gamma", gamma, allow_zero=True)
         self.register_buffer("logits", torch.zeros(n_tasks))
         self.register_buffer("previous", torch.full((n_tasks,), torch.nan))
         self.register_buffer("moments", torch.zeros(2, n_tasks))

@@ -7,7 +7,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, train_test_split
 
 from sklearn_mtl import MultiTaskClassifier, MultiTaskNeuralEstimator
-from sklearn_mtl._networks import (
+from sklearn_mtl.nn import (
     CrossStitchNetwork,
     MixtureOfExperts,
     ProgressiveLayeredExtraction,
@@ -156,8 +156,27 @@ def test_grid_search_over_architecture_and_weighting():
         cv=2,
     ).fit(X, y)
     assert len(grid.cv_results_["params"]) == 9
-    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
-    assert grid.best_params_["architecture"] in ("shared_bottom", "mmoe", "ple")
+    scores = grid.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all()
+    assert grid.best_params_ == grid.cv_results_["params"][int(np.argmax(scores))]
+    # The refit model really has the chosen architecture and weighting.
+    best = grid.best_estimator_
+    body = getattr(best.module_, "body", best.module_)
+    kind = {
+        "shared_bottom": "SharedBottomNetwork",
+        "mmoe": "MixtureOfExperts",
+        "ple": "ProgressiveLayeredExtraction",
+    }[grid.best_params_["architecture"]]
+    assert type(body).__name__ == kind
+    weighting = type(best.engine_.criterion_.weighting).__name__
+    assert (
+        weighting
+        == {
+            "static": "StaticWeighting",
+            "uncertainty": "UncertaintyWeighting",
+            "mgda": "MGDA",
+        }[grid.best_params_["loss_weighting"]]
+    )
 
 
 def test_invalid_architecture_parameters():
@@ -208,7 +227,7 @@ def test_cnn_trunk_on_digits_digit_and_parity():
     acc_parity = np.mean(pred[:, 1] == y_te[:, 1])
     assert acc_digit > 0.85, acc_digit  # got 0.93 (chance 0.1)
     assert acc_parity > 0.85, acc_parity  # got 0.91 (chance 0.5)
-    assert isinstance(clf.module_.trunk, DigitsCNN)
+    assert isinstance(clf.module_.features, DigitsCNN)
     assert [p.shape for p in clf.predict_proba(X_te[:3])] == [(3, 10), (3, 2)]
 
 
@@ -232,6 +251,6 @@ def test_trunk_feeds_every_architecture():
 
     for arch in ("mmoe", "cross_stitch"):
         est = _est(architecture=arch, trunk=trunk, max_iter=10).fit(X, y)
-        assert est.module_.trunk[0].in_features == 5
+        assert est.module_.features[0].in_features == 5
         curves = est.task_loss_curves_.values()
         assert all(c[-1] < c[0] for c in curves)

@@ -42,6 +42,15 @@ ESTIMATORS = [
     ),
     MultiTaskRegressor(loss_weighting="dwa", **_SMALL),
     MultiTaskNeuralEstimator(loss_weighting="rlw", **_SMALL),
+    # Configurations that change the input path or the network's outputs.
+    MultiTaskClassifier(num_embeddings="piecewise_linear_tree", n_bins=8, **_SMALL),
+    MultiTaskRegressor(num_embeddings="periodic", numeric_scaling="quantile", **_SMALL),
+    MultiTaskNeuralEstimator(
+        n_ensemble=4, numeric_scaling="robust", solver="adamw", **_SMALL
+    ),
+    MultiTaskClassifier(
+        n_ensemble=2, architecture="mmoe", expert_layer_sizes=(16,), **_SMALL
+    ),
 ]
 
 _SW_REASON = (

@@ -57,6 +57,26 @@ def test_one_block_equals_in_memory_fit_bit_for_bit(shuffle):
     assert stream.tasks_.tasks[1].scale == mem.tasks_.tasks[1].scale
 
 
+def test_input_encoding_fitted_on_the_first_block():
+    X, y = make_data()
+    X[::7, 2] = np.nan
+    params = dict(MIXED, numeric_scaling="robust")
+    # One block: the encoding (medians, NaN indicator, scaling) of an in-memory fit.
+    mem = MultiTaskNeuralEstimator(**params).fit(X, y)
+    one = MultiTaskNeuralEstimator(**params).fit(*as_dask(X, y, len(X)))
+    for key in ("median", "center", "scale"):
+        np.testing.assert_array_equal(one.inputs_[key], mem.inputs_[key])
+    assert one.inputs_["missing_indicator"] == [2]
+    assert one.loss_curve_ == mem.loss_curve_
+    np.testing.assert_array_equal(one.predict(X), mem.predict(X))
+    # Several blocks: learned from the first block, used for every block.
+    four = MultiTaskNeuralEstimator(**params).fit(*as_dask(X, y, 60))
+    np.testing.assert_array_equal(
+        four.inputs_["median"], np.nanmedian(X[:60].astype(np.float64), axis=0)
+    )
+    assert four.predict(X).shape == (240, 2)
+
+
 def test_sample_weight_streams_with_its_blocks():
     X, y = make_data()
     sw = np.where(np.arange(len(X)) % 3 == 0, 0.0, 2.0)
@@ -192,7 +212,7 @@ def test_early_stopping_uses_held_out_blocks():
     assert len(est.validation_scores_) == est.n_iter_
     assert est.best_validation_score_ == max(est.validation_scores_)
     # 2 of 10 blocks held out: an epoch trains on 8 blocks of 40 rows.
-    assert est.net_.history[0, "train_batch_count"] == 8 * 1
+    assert est.engine_.history[0, "train_batch_count"] == 8 * 1
     with pytest.raises(ValueError, match="holds out whole blocks"):
         MultiTaskNeuralEstimator(**MIXED, early_stopping=True).fit(*as_dask(X, y, 400))
 
@@ -234,8 +254,15 @@ def test_clear_errors():
     with pytest.raises(ValueError, match="X must be 2-D"):
         est.fit(Xd[:, 0], yd)
     text = dd.from_pandas(pd.DataFrame({"a": ["x"] * 240, "b": 1.0}), npartitions=2)
+    y_frame = dd.from_pandas(pd.DataFrame(y), npartitions=2)
+    # Categories would be learned from the first block only: refused up front.
+    with pytest.raises(ValueError, match=r"Categorical columns \['a'\] of X are not"):
+        est.fit(text, y_frame)
     with pytest.raises(ValueError, match=r"non-numeric columns: \['a'\]"):
-        est.fit(text, dd.from_pandas(pd.DataFrame(y), npartitions=2))
+        est.set_params(categorical_features=None).fit(text, y_frame)
+    with pytest.raises(ValueError, match=r"Categorical columns \[1\] of X are not"):
+        est.set_params(categorical_features=[1]).fit(Xd, yd)
+    assert not hasattr(est, "inputs_")  # every failed first fit left it unfitted
 
 
 def test_numpy_fit_does_not_import_dask():

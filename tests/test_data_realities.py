@@ -16,7 +16,7 @@ from sklearn_mtl import (
     MultiTaskRegressor,
     TrainingDivergedError,
 )
-from sklearn_mtl._tasks import MultiTaskLoss, build_tasks
+from sklearn_mtl._tasks import MultiTaskLoss, TaskTargets, build_tasks
 
 SMALL = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0, device="cpu")
 
@@ -36,8 +36,8 @@ class Capture(Callback):
     """Keeps the targets the engine trains on and the outputs at the start."""
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
-        self.targets = y.cpu().numpy().copy()
-        self.outputs = net.forward_outputs(X, 10**6).double().cpu().numpy()
+        self.targets = X.y.packed.cpu().numpy().copy()
+        self.outputs = net.forward_outputs(X.X, 10**6).double().cpu().numpy()
 
 
 def _bce(z, y):
@@ -65,7 +65,7 @@ def test_masked_loss_matches_hand_computation():
     mask = np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1]], dtype=np.float32)
     sw = np.array([1.0, 2.0, 0.5], dtype=np.float32)[:, None]
     cw = np.array([[3.0, 1, 1], [1, 1, 2], [1, 1, 1]], dtype=np.float32)
-    targets = torch.tensor(np.hstack([y, mask * sw * cw, mask * sw]))
+    targets = TaskTargets(torch.tensor(np.hstack([y, mask * sw * cw, mask * sw])), 3)
     per_task, labelled = loss(outputs, targets)
 
     o = outputs.numpy().astype(np.float64)
@@ -81,8 +81,8 @@ def test_masked_loss_matches_hand_computation():
     np.testing.assert_allclose(per_task.numpy(), expected, rtol=1e-5)
     np.testing.assert_allclose(labelled.numpy(), [1.5, 3.0, 2.5])
     # The missing entries' targets do not matter at all.
-    garbage = targets.clone()
-    garbage[1, 0], garbage[2, 1], garbage[0, 2] = 1.0, 99.0, 2.0
+    garbage = TaskTargets(targets.packed.clone(), 3)
+    garbage.values[1, 0], garbage.values[2, 1], garbage.values[0, 2] = 1.0, 99.0, 2.0
     np.testing.assert_array_equal(loss(outputs, garbage)[0].numpy(), per_task.numpy())
 
 
@@ -179,7 +179,8 @@ def test_validation_scores_skip_missing_labels():
     # regression target is missing and far off.
     y = torch.tensor([[1.0, 1.0], [0.0, 3.0], [0.0, 10.0], [1.0, 100.0]])
     mask = torch.tensor([[1.0, 1], [1, 1], [0, 1], [1, 0]])
-    scores = loss.scores(outputs, torch.cat([y, mask, mask], dim=1)).numpy()
+    scores = loss.scores(outputs, TaskTargets(torch.cat([y, mask, mask], 1), 2))
+    scores = scores.numpy()
     yr = np.array([1.0, 3.0, 10.0])
     pr = np.array([1.0, 2.0, 10.0])
     r2 = 1 - ((pr - yr) ** 2).sum() / ((yr - yr.mean()) ** 2).sum()
@@ -211,7 +212,7 @@ def test_partial_fit_batch_without_labels_for_a_task():
     y2 = y.copy()
     y2[:, 1] = np.nan
     est.partial_fit(X, y2)
-    losses = est.net_.history[-1, "train_task_losses"]
+    losses = est.engine_.history[-1, "train_task_losses"]
     assert np.isfinite(losses[0]) and np.isnan(losses[1])  # nothing to average
     assert est.n_iter_ == 2 and np.isfinite(est.predict_proba(X)[1]).all()
 
@@ -237,7 +238,7 @@ def test_encode_weight_columns_hand_computation():
     columns = [y_a, y_b]
     tasks = build_tasks(columns, ["a", "b"])
     sw = np.array([1.0, 2.0, 3.0, 0.5, 1.0, 4.0])
-    out = tasks.encode(columns, sw, {"a": "balanced", "b": {"y": 3.0}})
+    out = tasks.encode(columns, sw, {"a": "balanced", "b": {"y": 3.0}}).packed
     mask_a = np.array([1, 1, 1, 1, 0, 1.0])
     mask_b = np.array([1, 1, 0, 1, 1, 1.0])
     # "balanced" on task a: 5 labelled rows, 3 zeros, 2 ones.
@@ -250,10 +251,12 @@ def test_encode_weight_columns_hand_computation():
     np.testing.assert_allclose(out[:, 4], mask_a * sw)
     np.testing.assert_allclose(out[:, 5], mask_b * sw)
     # "balanced" everywhere, and None.
-    both = tasks.encode(columns, None, "balanced")
+    both = tasks.encode(columns, None, "balanced").packed
     np.testing.assert_allclose(both[:, 2], mask_a * cw_a, rtol=1e-6)
     np.testing.assert_allclose(both[:, 3], mask_b * np.where(y_b == "y", 5 / 6, 5 / 4))
-    np.testing.assert_array_equal(tasks.encode(columns)[:, 2:4], np.c_[mask_a, mask_b])
+    np.testing.assert_array_equal(
+        tasks.encode(columns).loss_weights, np.c_[mask_a, mask_b]
+    )
 
 
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
@@ -284,7 +287,7 @@ def test_single_task_label_dict_and_per_task_balanced():
     y = np.array(["lo", "hi"] * 10, dtype=object)
     est = MultiTaskClassifier(**SMALL, class_weight={"hi": 5.0}).fit(X, y)
     targets = est.tasks_.encode([y], None, est.class_weight)
-    np.testing.assert_allclose(targets[:, 1], np.where(y == "hi", 5.0, 1.0))
+    np.testing.assert_allclose(targets.loss_weights[:, 0], np.where(y == "hi", 5, 1))
     est = MultiTaskClassifier(**SMALL, class_weight={"task_0": "balanced"})
     assert est.fit(X, np.r_[y[:-4], ["lo"] * 4]).n_iter_ == 3
 
@@ -295,12 +298,6 @@ def _fit(X=None, y=None, est=None, **kw):
     y = (np.arange(20) % 2) if y is None else y
     est = est or MultiTaskNeuralEstimator
     return est(**SMALL, **kw).fit(X, y)
-
-
-def _nan_X():
-    X = _X(20)
-    X[3, 1] = np.nan
-    return X
 
 
 def _inf_X():
@@ -322,7 +319,7 @@ def _partial_fit_new_class():
 _Y2 = np.column_stack([np.arange(20) % 2, np.arange(20) % 3])
 _STR = np.array(["a", "b"] * 10, dtype=object)
 BAD_INPUT = [
-    ("nan-X", lambda: _fit(_nan_X()), ValueError, "Input X contains NaN"),
+    # NaN in X is accepted (imputed with a missing indicator): tests/test_inputs.py.
     ("inf-X", lambda: _fit(_inf_X()), ValueError, "Input X contains infinity"),
     (
         "complex-X",
@@ -338,9 +335,24 @@ BAD_INPUT = [
     ),
     (
         "string-column",
-        lambda: _fit(pd.DataFrame({"num": np.arange(20.0), "txt": ["u", "v"] * 10})),
+        # String columns are categorical by default; not when told otherwise.
+        lambda: _fit(
+            pd.DataFrame({"num": np.arange(20.0), "txt": ["u", "v"] * 10}),
+            categorical_features=None,
+        ),
         ValueError,
         r"X must be numeric \(non-numeric columns: \['txt'\]\)",
+    ),
+    (
+        "float-bool-string-columns",
+        lambda: _fit(
+            pd.DataFrame(
+                {"f": np.arange(20.0), "b": [True, False] * 10, "s": ["u", "v"] * 10}
+            ),
+            categorical_features=None,
+        ),
+        ValueError,
+        r"non-numeric columns: \['s'\]",
     ),
     ("empty-X", lambda: _fit(np.empty((0, 3)), np.empty(0)), ValueError, "0 sample"),
     ("no-features", lambda: _fit(np.empty((20, 0))), ValueError, "0 feature"),
@@ -424,6 +436,84 @@ BAD_INPUT = [
         ),
         ValueError,
         "Negative values in data passed to `sample_weight`",
+    ),
+    (
+        "inf-in-object-y",
+        lambda: _fit(y=np.array([np.inf, None] + [0.5, 1.5] * 9, dtype=object)),
+        ValueError,
+        "infinity in task 'task_0'",
+    ),
+    (
+        "zero-columns-y",
+        lambda: _fit(y=np.empty((20, 0))),
+        ValueError,
+        "y has no columns",
+    ),
+    (
+        "negative-class_weight",
+        lambda: _fit(class_weight={0: -1.0, 1: 1.0}),
+        ValueError,
+        r"class_weight of task 'task_0': the weight of label 0 must be a finite",
+    ),
+    (
+        "nan-class_weight",
+        lambda: _fit(y=_Y2, class_weight={"task_1": {0: np.nan}}),
+        ValueError,
+        r"class_weight of task 'task_1': the weight of label 0 must be a finite",
+    ),
+    (
+        "string-class_weight",
+        lambda: _fit(y=_Y2, class_weight={"task_1": {0: "big"}}),
+        ValueError,
+        r"class_weight of task 'task_1': the weight of label 0 must be a finite",
+    ),
+    (
+        "class_weight-for-regression",
+        lambda: _fit(
+            y=np.column_stack([np.arange(20) % 2, _X(20)[:, 0]]),
+            task_types={"task_1": "regression"},
+            class_weight={"task_1": {0: 2.0}},
+        ),
+        ValueError,
+        "class_weight has an entry for task 'task_1', which is a regression task",
+    ),
+    (
+        "device-mps",
+        lambda: MultiTaskNeuralEstimator(device="mps").fit(_X(20), np.arange(20) % 2),
+        ValueError,
+        "MPS is not available",
+    ),
+    (
+        "device-xla",
+        lambda: MultiTaskNeuralEstimator(device="xla").fit(_X(20), np.arange(20) % 2),
+        ValueError,
+        "'xla' is not supported",
+    ),
+    (
+        "callbacks-string",
+        lambda: _fit(callbacks=["x"]),
+        TypeError,
+        "callbacks must be skorch callbacks",
+    ),
+    (
+        "dwa-temperature",
+        lambda: _fit(
+            y=_Y2, loss_weighting="dwa", loss_weighting_params={"temperature": 0}
+        ),
+        ValueError,
+        r"loss_weighting_params\['temperature'\] must be a finite number > 0",
+    ),
+    (
+        "score-y-length",
+        lambda: _fit().score(_X(20), np.arange(10) % 2),
+        ValueError,
+        "X has 20 rows but y has 10",
+    ),
+    (
+        "score-sample_weight-length",
+        lambda: _fit().score(_X(20), np.arange(20) % 2, sample_weight=np.ones(5)),
+        ValueError,
+        r"sample_weight has shape \(5,\) but X has 20 rows",
     ),
     (
         "continuous-for-classifier",
@@ -523,7 +613,22 @@ class InterruptAt(Callback):
             raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("during_batch, n_iter", [(False, 3), (True, 2)])
+def test_keyboard_interrupt_from_on_epoch_end_stops_training():
+    """skorch's convention (its EarlyStopping does this): a normal stop."""
+    X = _X(60)
+    y = np.column_stack([X[:, 0] > 0, X[:, 1]]).astype(float)
+    est = MultiTaskNeuralEstimator(
+        **dict(SMALL, max_iter=20),
+        task_types={"task_1": "regression"},
+        callbacks=[InterruptAt(3)],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est.fit(X, y)
+    assert est.n_iter_ == 3 and est.engine_.stopped_early_
+
+
+@pytest.mark.parametrize("during_batch, n_iter", [(True, 2)])
 def test_keyboard_interrupt_leaves_a_usable_model(during_batch, n_iter):
     X = _X(60)
     y = np.column_stack([X[:, 0] > 0, X[:, 1]]).astype(float)
@@ -546,3 +651,25 @@ def test_early_stopping_split_on_rare_class_and_tiny_data():
     assert est.fit(X, y).n_iter_ >= 1
     with pytest.raises(ValueError, match=r"validation_fraction=0.05 of 12 rows"):
         est.set_params(validation_fraction=0.05).fit(X, y)
+
+
+def test_huge_regression_targets_are_standardised_without_overflow(quiet_fit):
+    X = _X(60)
+    y = 1e300 * (1 + 0.1 * X[:, 0])  # np.std of these overflows
+    reg = quiet_fit(
+        MultiTaskRegressor(
+            hidden_layer_sizes=(16,),
+            max_iter=100,
+            random_state=0,
+            device="cpu",
+            learning_rate_init=0.01,
+        ),
+        X,
+        y,
+    )
+    task = reg.tasks_.tasks[0]
+    assert task.mean == pytest.approx(np.mean(y / 1e300) * 1e300)
+    assert task.scale == pytest.approx(np.std(y / 1e300) * 1e300)
+    pred = reg.predict(X)
+    assert np.all(np.isfinite(pred))
+    assert np.corrcoef(pred / 1e300, y / 1e300)[0, 1] > 0.9

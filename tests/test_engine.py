@@ -1,13 +1,12 @@
 """The training engine: the fast path is taken and equals a plain hand loop."""
 
-import inspect
 import math
 import pickle
-import re
 import warnings
 
 import numpy as np
 import pytest
+import skorch.dataset
 import torch
 import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
@@ -16,12 +15,10 @@ from skorch.callbacks import Callback
 
 from sklearn_mtl import (
     MultiTaskClassifier,
-    MultiTaskNeuralEstimator,
-    MultiTaskRegressor,
 )
-from sklearn_mtl._engine import MultiTaskNet, fast_adam_kwargs
-from sklearn_mtl._networks import MultiTaskNetwork
-from sklearn_mtl._tasks import MultiTaskLoss
+from sklearn_mtl._engine import fast_adam_kwargs
+from sklearn_mtl._tasks import MultiTaskLoss, TaskTargets
+from sklearn_mtl.nn import SharedBottomNetwork
 
 
 def _data(n=150, d=6, n_tasks=2, seed=0):
@@ -53,7 +50,7 @@ def _hand_loop(X, y, epochs, shuffle, batch_size=32, lr=1e-3):
     """Plain reference: same init seed, same batches, per-task BCE summed, Adam."""
     seed = check_random_state(0).randint(2**31 - 1)
     torch.manual_seed(seed)
-    net = MultiTaskNetwork(X.shape[1], [1] * y.shape[1], (8,), "relu", 0.0, ())
+    net = SharedBottomNetwork(X.shape[1], [1] * y.shape[1], (8,), "relu", 0.0, ())
     opt = torch.optim.Adam(net.parameters(), lr=lr)  # torch's default Adam
     Xt, Yt = torch.as_tensor(X), torch.as_tensor(y, dtype=torch.float32)
     generator = torch.Generator().manual_seed(seed % 2**31)
@@ -83,8 +80,8 @@ def test_engine_equals_a_hand_written_loop(shuffle):
     # And training moved the weights: the comparison is not of two inits.
     seed = check_random_state(0).randint(2**31 - 1)
     torch.manual_seed(seed)
-    init = MultiTaskNetwork(X.shape[1], [1, 1], (8,), "relu", 0.0, ()).state_dict()
-    assert not torch.allclose(ours["trunk.0.weight"], init["trunk.0.weight"])
+    init = SharedBottomNetwork(X.shape[1], [1, 1], (8,), "relu", 0.0, ()).state_dict()
+    assert not torch.allclose(ours["bottom.0.weight"], init["bottom.0.weight"])
 
 
 def test_history_loss_equals_mean_of_batch_losses():
@@ -93,7 +90,7 @@ def test_history_loss_equals_mean_of_batch_losses():
     # Replay the epoch from the same init to get each batch's loss by hand.
     seed = check_random_state(0).randint(2**31 - 1)
     torch.manual_seed(seed)
-    net = MultiTaskNetwork(X.shape[1], [1, 1], (8,), "relu", 0.0, ())
+    net = SharedBottomNetwork(X.shape[1], [1, 1], (8,), "relu", 0.0, ())
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     Xt, Yt = torch.as_tensor(X), torch.as_tensor(y, dtype=torch.float32)
     total, task_total = 0.0, np.zeros(2)
@@ -111,7 +108,7 @@ def test_history_loss_equals_mean_of_batch_losses():
     assert [c[0] for c in est.task_loss_curves_.values()] == pytest.approx(
         task_total / 100, rel=1e-5
     )
-    assert est.net_.history[-1, "train_batch_count"] == 4
+    assert est.engine_.history[-1, "train_batch_count"] == 4
 
 
 def test_no_per_row_dataset_or_dataloader(monkeypatch):
@@ -121,8 +118,7 @@ def test_no_per_row_dataset_or_dataloader(monkeypatch):
     monkeypatch.setattr(torch.utils.data.DataLoader, "__iter__", forbidden)
     monkeypatch.setattr(torch.utils.data.Dataset, "__getitem__", forbidden)
     monkeypatch.setattr(torch.utils.data.TensorDataset, "__getitem__", forbidden)
-    monkeypatch.setattr(MultiTaskNet, "get_iterator", forbidden)
-    monkeypatch.setattr(MultiTaskNet, "get_dataset", forbidden)
+    monkeypatch.setattr(skorch.dataset.Dataset, "__getitem__", forbidden)
     X, y = _data()
     est = _fit(_small(max_iter=20, learning_rate_init=0.02), X, y)
     assert est.predict(X).shape == y.shape
@@ -143,7 +139,7 @@ def test_no_optimizer_closure_and_one_step_per_batch(monkeypatch):
     _fit(est, X, y)
     assert len(closures) == 3 * 4
     assert all(c is None for c in closures)
-    state = est.net_.optimizer_.state[est.module_.trunk[0].weight]
+    state = est.engine_.optimizer_.state[est.module_.bottom[0].weight]
     assert float(state["step"]) == 12
 
 
@@ -168,11 +164,15 @@ def test_per_batch_hooks_only_when_a_callback_listens():
     assert counter.batches == 8
     assert len(counter.grad_norms) == 8 and all(g > 0 for g in counter.grad_norms)
     # skorch's per-batch history rows exist when batches are notified ...
-    assert len(est.net_.history[-1, "batches"]) == 4
-    # ... and are skipped on the fast path.
+    assert len(est.engine_.history[-1, "batches"]) == 4
+    # ... and the fast path records one summary row per epoch.
     plain = _fit(_small(batch_size=25, max_iter=2), X, y)
-    assert plain.net_.history[-1, "batches"] == []
-    assert not plain.net_._batch_hooks()["on_batch_end"]
+    [summary] = plain.engine_.history[-1, "batches"]
+    assert summary == {
+        "train_loss": plain.loss_curve_[-1],
+        "train_batch_size": 100,
+    }
+    assert not plain.engine_._batch_hooks()["on_batch_end"]
 
 
 def test_callbacks_do_not_change_the_result():
@@ -205,15 +205,14 @@ def test_optimizer_uses_a_multi_tensor_adam():
     est = _fit(_small(), X, y)
     kwargs = fast_adam_kwargs("cpu")
     assert kwargs in ({"fused": True}, {"foreach": True})
-    for group in est.net_.optimizer_.param_groups:
+    for group in est.engine_.optimizer_.param_groups:
         for key, value in kwargs.items():
             assert group[key] is value
 
 
 def _loss_reference(outputs, targets, kinds, widths):
-    T = len(kinds)
     offsets = np.concatenate([[0], np.cumsum(widths)])
-    y = targets[:, :T]
+    y = targets.values
     cols = []
     for t, kind in enumerate(kinds):
         out = outputs[:, offsets[t] : offsets[t + 1]]
@@ -252,7 +251,7 @@ def test_task_losses_with_slices_equal_per_task_losses(kinds, widths, sliced):
         dim=1,
     )
     w = torch.rand(n, T)
-    targets = torch.cat([y, w, (w > 0).float()], dim=1)
+    targets = TaskTargets(torch.cat([y, w, (w > 0).float()], dim=1), T)
     expected = _loss_reference(outputs, targets, kinds, widths)
     torch.testing.assert_close(loss.elementwise(outputs, targets), expected)
     per_task, norm = loss(outputs, targets)
@@ -301,20 +300,6 @@ def test_precision_and_compile_are_validated(params, word):
         _small(**params).fit(X, y)
 
 
-@pytest.mark.parametrize(
-    "cls", [MultiTaskNeuralEstimator, MultiTaskClassifier, MultiTaskRegressor]
-)
-def test_docstring_documents_every_parameter_in_signature_order(cls):
-    names = list(inspect.signature(cls.__init__).parameters)[1:]
-    section = cls.__doc__.split("Parameters\n    ----------\n")[1].split("Attributes")[
-        0
-    ]
-    documented = re.findall(r"^    (\w+) : ", section, flags=re.M)
-    assert documented == names
-    params = cls().get_params()
-    assert params["precision"] == "float32" and params["compile"] is False
-
-
 def test_compile_trains_through_torch_compile(monkeypatch):
     if not hasattr(torch, "compile"):
         pytest.skip("torch.compile is not available")
@@ -336,7 +321,7 @@ def test_compile_trains_through_torch_compile(monkeypatch):
     ):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
     # The fitted model is the plain module and pickles without the compiled one.
-    assert type(est.module_) is MultiTaskNetwork
+    assert type(est.module_) is SharedBottomNetwork
     clone = pickle.loads(pickle.dumps(est))
-    assert "_compiled" not in clone.net_.__dict__
+    assert "_compiled" not in clone.engine_.__dict__
     np.testing.assert_array_equal(clone.predict(X), est.predict(X))

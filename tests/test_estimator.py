@@ -1,6 +1,8 @@
 """The estimators' behaviour: targets, tasks, outputs, training controls."""
 
 import copy
+import inspect
+import re
 import warnings
 
 import numpy as np
@@ -220,7 +222,7 @@ def test_early_stopping_restores_best_weights():
     assert est.best_validation_score_ == max(scores)
     best_epoch = int(np.argmax(scores))
     assert best_epoch < est.n_iter_ - 1  # the last epochs did not improve
-    fitted = est.net_.callbacks_[-1][1].states[best_epoch]
+    fitted = est.engine_.callbacks_[-1][1].states[best_epoch]
     for name, value in est.module_.state_dict().items():
         torch.testing.assert_close(value, fitted[name], rtol=0, atol=0)
 
@@ -264,12 +266,13 @@ def test_zero_task_weight_leaves_that_head_untrained():
     est = MultiTaskNeuralEstimator(
         **dict(SMALL, max_iter=3, alpha=0.0), task_weights={"churn": 0.0}
     )
-    torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
+    # The same seed builds the same initial network: its first snapshot.
     init = MultiTaskNeuralEstimator(**dict(SMALL, max_iter=1))
-    init._initialize(X.astype(np.float32), *_columns(y), None)
+    init.engine_ = init._make_engine(est.inputs_, est.tasks_, est.engine_.random_state)
+    init.engine_.initialize()
     churn_col = est.tasks_.offsets[0]
     torch.testing.assert_close(
         est.module_.heads.out.weight[churn_col],
@@ -385,3 +388,184 @@ def test_classifier_and_regressor_score_is_the_mean_over_tasks():
     keep = ~np.isnan(Y_missing[:, 1])
     expected = np.mean([r2_score(Y[:, 0], rp[:, 0]), r2_score(Y[keep, 1], rp[keep, 1])])
     assert reg.score(X, Y_missing) == pytest.approx(expected)
+
+
+# --------------------------------------------------------------------------- boundaries
+def _state(est):
+    """Everything a fitted model predicts from: attributes and weights."""
+    weights = {k: v.clone() for k, v in est.module_.state_dict().items()}
+    attrs = {k: v for k, v in vars(est).items() if k != "engine_"}
+    return attrs, weights, est.engine_
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(class_weight={"nope": "balanced"}), r"class_weight has keys \['nope'\]"),
+        (dict(task_weights={"churn": -1.0}), r"task_weights\['churn'\] must be"),
+        (dict(loss_weighting="dwa", loss_weighting_params={"temperature": 0}), "> 0"),
+        (dict(callbacks=["x"]), "callbacks must be skorch callbacks"),
+    ],
+)
+def test_failed_refit_leaves_the_model_as_it_was(mixed_data, quiet_fit, bad, match):
+    X, y = mixed_data
+    est = quiet_fit(
+        MultiTaskNeuralEstimator(**SMALL, task_types={"spend": "regression"}), X, y
+    )
+    before = est.predict(X)
+    attrs, weights, engine = _state(est)
+    est.set_params(**bad)
+    with pytest.raises((ValueError, TypeError), match=match):
+        est.fit(X[:, :4], y)  # new X width too: n_features_in_ must not change
+    assert est.engine_ is engine
+    assert {k: v for k, v in vars(est).items() if k != "engine_"}.keys() == attrs.keys()
+    assert est.n_features_in_ == 5 and est.tasks_ is attrs["tasks_"]
+    for k, v in est.module_.state_dict().items():
+        assert torch.equal(v, weights[k])
+    np.testing.assert_array_equal(est.predict(X), before)
+
+
+def test_failed_first_fit_leaves_the_estimator_unfitted():
+    X = np.random.RandomState(0).normal(size=(40, 3))
+    y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0])
+    est = MultiTaskClassifier(**SMALL, class_weight={"task_0": {True: -1.0}})
+    with pytest.raises(ValueError, match=r"label True must be a finite number >= 0"):
+        est.fit(X, y)
+    assert not hasattr(est, "n_features_in_") and not hasattr(est, "tasks_")
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+
+
+def test_failed_partial_fit_changes_nothing():
+    X = np.random.RandomState(0).normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int)
+    est = MultiTaskClassifier(**SMALL).partial_fit(X, y)
+    attrs, weights, engine = _state(est)
+    with pytest.raises(ValueError, match=r"labels \[7\] that are not among"):
+        est.partial_fit(X, np.where(y == 1, 7, 0))
+    assert est.n_iter_ == attrs["n_iter_"] == 1
+    assert len(est.engine_.history) == 1
+    for k, v in est.module_.state_dict().items():
+        assert torch.equal(v, weights[k])
+
+
+def test_predict_from_many_threads_is_safe_for_any_dtype(mixed_data, quiet_fit):
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y = mixed_data
+    est = quiet_fit(
+        MultiTaskNeuralEstimator(**SMALL, task_types={"spend": "regression"}), X, y
+    )
+    inputs = [X, X.astype(np.float32)] * 8
+    expected = [est.predict_proba(x)[0] for x in inputs[:2]]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda x: est.predict_proba(x)[0], inputs))
+    for i, result in enumerate(results):
+        np.testing.assert_array_equal(result, expected[i % 2])
+    assert all(p.dtype == torch.float32 for p in est.module_.parameters())
+    est.partial_fit(X, y)  # still trains: the weights were never cast
+
+
+def test_parallel_fits_each_honour_random_state(mixed_data):
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y = mixed_data
+
+    def fit(seed):
+        est = MultiTaskNeuralEstimator(
+            hidden_layer_sizes=(16,),
+            dropout=0.3,
+            loss_weighting="rlw",
+            max_iter=4,
+            random_state=seed,
+            device="cpu",
+            task_types={"spend": "regression"},
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return est.fit(X, y).predict_proba(X)[0]
+
+    seeds = [0, 1, 0, 1]
+    sequential = [fit(s) for s in seeds]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(fit, seeds))
+    for a, b in zip(sequential, parallel):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(sequential[0], sequential[1])
+
+
+def test_score_matches_columns_by_name(mixed_data, quiet_fit):
+    X, y = mixed_data
+    est = quiet_fit(
+        MultiTaskNeuralEstimator(**SMALL, task_types={"spend": "regression"}), X, y
+    )
+    reordered = y[["spend", "churn", "tier"]]
+    assert est.score(X, reordered) == est.score(X, y)
+    with pytest.raises(ValueError, match=r"missing: \['tier'\]"):
+        est.score(X, y[["spend", "churn"]])
+
+
+def test_score_nullable_boolean_task_with_missing_labels(quiet_fit):
+    X = np.random.RandomState(0).normal(size=(80, 3))
+    flag = pd.array(X[:, 0] > 0, dtype="boolean")
+    flag[::5] = pd.NA
+    y = pd.DataFrame({"flag": flag, "other": X[:, 1] > 0})
+    est = quiet_fit(MultiTaskClassifier(**SMALL), X, y)
+    pred = est.predict(X)
+    keep = ~np.asarray(pd.isna(y["flag"]))
+    expected = np.mean(
+        [
+            np.mean(pred[keep, 0] == np.asarray(y["flag"][keep], dtype=bool)),
+            np.mean(pred[:, 1] == y["other"].to_numpy()),
+        ]
+    )
+    assert est.score(X, y) == pytest.approx(expected)
+
+
+def test_regressor_has_no_predict_proba():
+    assert not hasattr(MultiTaskRegressor(), "predict_proba")
+    X = np.random.RandomState(0).normal(size=(30, 2))
+    reg = MultiTaskRegressor(hidden_layer_sizes=(4,), max_iter=2, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, X)
+    assert not hasattr(reg, "predict_proba")
+
+
+def test_optimizer_choice_builds_no_optimizer(monkeypatch):
+    from sklearn_mtl import _engine
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("fast_adam_kwargs must not build an optimizer")
+
+    monkeypatch.setattr(torch.optim, "Adam", forbidden)
+    assert _engine.fast_adam_kwargs("cpu") in ({"fused": True}, {"foreach": True})
+
+
+def test_interrupt_during_optimizer_import_is_deferred():
+    import os
+    import signal
+
+    from sklearn_mtl._engine import _deferred_interrupt
+
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with _deferred_interrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+            finished.append(True)  # the block runs to its end first
+    assert finished == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize(
+    "cls", [MultiTaskNeuralEstimator, MultiTaskClassifier, MultiTaskRegressor]
+)
+def test_docstring_documents_every_parameter_in_signature_order(cls):
+    names = list(inspect.signature(cls.__init__).parameters)[1:]
+    section = cls.__doc__.split("Parameters\n    ----------\n")[1].split("Attributes")[
+        0
+    ]
+    documented = re.findall(r"^    (\w+) : ", section, flags=re.M)
+    assert documented == names
+    params = cls().get_params()
+    assert params["precision"] == "float32" and params["compile"] is False

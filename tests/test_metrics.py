@@ -6,6 +6,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
 from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
@@ -26,6 +28,7 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import (
     GridSearchCV,
+    GroupKFold,
     KFold,
     cross_val_score,
     cross_validate,
@@ -40,6 +43,7 @@ from sklearn_mtl.metrics import (
     make_multitask_scorer,
     make_task_scorer,
     per_task_report,
+    transfer_report,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -325,9 +329,12 @@ def test_multitask_scorer_keys_and_values(fitted):
     )
 
 
-def _count_forward_calls(module):
+def _count_forward_calls(est):
+    """Count forward passes of the network (float64 X runs a float64 copy of it,
+    made after the hook is in place, which carries the hook)."""
     calls = []
-    handle = module.register_forward_hook(lambda *args: calls.append(1))
+    est.engine_.__dict__.pop("_inference", None)
+    handle = est.module_.register_forward_hook(lambda *args: calls.append(1))
     return calls, handle
 
 
@@ -337,7 +344,7 @@ def test_multitask_scorer_runs_the_network_once_per_call(fitted):
         metrics=("accuracy", "recall", "f1", "roc_auc", "neg_log_loss"),
         regression_metrics=("r2", "neg_mean_absolute_error"),
     )
-    calls, handle = _count_forward_calls(est.module_)
+    calls, handle = _count_forward_calls(est)
     try:
         scores = scorer(est, X, y)
         assert len(scores) == 2 * 5 + 2
@@ -356,7 +363,7 @@ def test_scorers_on_a_pipeline_transform_then_run_once():
     pipe = make_pipeline(StandardScaler(), _model()).fit(X, y)
     est, Xs = pipe[-1], pipe[0].transform(X)
     scorer = make_multitask_scorer()
-    calls, handle = _count_forward_calls(est.module_)
+    calls, handle = _count_forward_calls(est)
     try:
         via_pipeline = scorer(pipe, X, y)
         assert len(calls) == 1
@@ -544,10 +551,297 @@ def test_construction_errors(fitted):
         make_multitask_scorer(regression_metrics=("roc_auc",))
     with pytest.raises(ValueError, match="twice"):
         make_multitask_scorer(metrics=("f1", "f1"))
-    with pytest.raises(ValueError, match="y has 2 column"):
+    with pytest.raises(ValueError, match=r"missing: \['spend'\]"):
         make_task_scorer("churn", "accuracy")(est, X, y[["churn", "tier"]])
     with pytest.raises(ValueError, match=r"pos_label='maybe' is not a class"):
         make_task_scorer("churn", "average_precision", pos_label="maybe")(est, X, y)
     logreg = LogisticRegression().fit(X, y["tier"])
     with pytest.raises(TypeError, match="LogisticRegression"):
         make_task_scorer(0, "accuracy")(logreg, X, y["tier"])
+
+
+# --------------------------------------------------------------------------- routing
+def _binary_data(n=90, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 4))
+    y = np.column_stack([X[:, 0] > 0, X[:, 1] + 0.5 * rng.normal(size=n) > 0])
+    return X, y, rng.uniform(0.1, 2.0, size=n)
+
+
+def test_routed_sample_weight_reaches_every_scorer_call():
+    import sklearn
+
+    X, y, w = _binary_data()
+    received = []
+
+    def weighted_accuracy(y_true, y_pred, sample_weight=None):
+        received.append(sample_weight)
+        return accuracy_score(y_true, y_pred, sample_weight=sample_weight)
+
+    cv = KFold(3)
+    with sklearn.config_context(enable_metadata_routing=True):
+        scorer = make_task_scorer(1, weighted_accuracy)
+        assert scorer.set_score_request(sample_weight=True) is scorer
+        clf = _model_binary().set_fit_request(sample_weight=False)
+        result = cross_validate(
+            clf,
+            X,
+            y,
+            scoring=scorer,
+            cv=cv,
+            params={"sample_weight": w},
+            return_estimator=True,
+        )
+    assert len(received) == 3
+    assert all(r is not None for r in received)
+    splits = list(cv.split(X))
+    for (_, test), weights in zip(splits, received):
+        np.testing.assert_array_equal(weights, w[test])
+    for (_, test), est, score in zip(splits, result["estimator"], result["test_score"]):
+        hand = accuracy_score(
+            y[test, 1], est.predict(X[test])[:, 1], sample_weight=w[test]
+        )
+        assert score == pytest.approx(hand, abs=1e-12)
+    unweighted = [
+        accuracy_score(y[test, 1], est.predict(X[test])[:, 1])
+        for (_, test), est in zip(splits, result["estimator"])
+    ]
+    assert not np.allclose(result["test_score"], unweighted)
+
+
+def _model_binary():
+    return MultiTaskClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+
+
+def test_routed_sample_weight_reaches_multitask_scorer_and_scorer_dicts():
+    import sklearn
+
+    X, y, w = _binary_data()
+    cv = KFold(3)
+    with sklearn.config_context(enable_metadata_routing=True):
+        clf = _model_binary().set_fit_request(sample_weight=False)
+        multi = make_multitask_scorer(metrics=("accuracy",)).set_score_request(
+            sample_weight=True
+        )
+        by_dict = {
+            "first": make_task_scorer(0, "accuracy").set_score_request(
+                sample_weight=True
+            ),
+            "second": make_task_scorer(1, "accuracy").set_score_request(
+                sample_weight=True
+            ),
+        }
+        res_multi = cross_validate(
+            clf,
+            X,
+            y,
+            scoring=multi,
+            cv=cv,
+            params={"sample_weight": w},
+            return_estimator=True,
+        )
+        res_dict = cross_validate(
+            clf, X, y, scoring=by_dict, cv=cv, params={"sample_weight": w}
+        )
+    for k, (_, test) in enumerate(cv.split(X)):
+        pred = res_multi["estimator"][k].predict(X[test])
+        for j, key in enumerate(["task_0_accuracy", "task_1_accuracy"]):
+            hand = accuracy_score(y[test, j], pred[:, j], sample_weight=w[test])
+            assert res_multi[f"test_{key}"][k] == pytest.approx(hand, abs=1e-12)
+        np.testing.assert_allclose(
+            res_dict["test_first"][k], res_multi["test_task_0_accuracy"][k]
+        )
+        np.testing.assert_allclose(
+            res_dict["test_second"][k], res_multi["test_task_1_accuracy"][k]
+        )
+
+
+def test_set_score_request_needs_routing_and_names_sample_weight_only():
+    import sklearn
+    from sklearn.exceptions import UnsetMetadataPassedError
+
+    scorer = make_task_scorer(0, "accuracy")
+    with pytest.raises(RuntimeError, match="metadata routing is enabled"):
+        scorer.set_score_request(sample_weight=True)
+    X, y, w = _binary_data()
+    with sklearn.config_context(enable_metadata_routing=True):
+        with pytest.raises(TypeError, match="accepts sample_weight only"):
+            make_multitask_scorer().set_score_request(groups=True)
+        # not requested: scikit-learn refuses to drop the weights silently
+        clf = _model_binary().set_fit_request(sample_weight=False)
+        with pytest.raises(UnsetMetadataPassedError, match="sample_weight"):
+            cross_validate(
+                clf, X, y, scoring=scorer, cv=KFold(3), params={"sample_weight": w}
+            )
+
+
+# --------------------------------------------------------------------------- transfer
+def _tiny(**params):
+    return MultiTaskNeuralEstimator(
+        hidden_layer_sizes=(8,), max_iter=4, random_state=0, **params
+    )
+
+
+def test_transfer_report_equals_a_hand_computation():
+    X, y = _data(n=150)
+    est = _tiny(task_types={"tier": "multiclass"})
+    cv = KFold(3, shuffle=True, random_state=0)
+    report = transfer_report(est, X, y, cv=cv)
+
+    joint = {t: [] for t in TASKS}
+    single = {t: [] for t in TASKS}
+
+    def score(model, name, rows):
+        truth = y[name].iloc[rows]
+        keep = truth.notna().to_numpy()
+        truth = truth[keep].to_numpy()
+        if name == "churn":
+            proba = model.predict_proba(X[rows])
+            proba = proba[0] if isinstance(proba, list) else proba
+            return roc_auc_score(truth == "yes", proba[keep, 1])
+        pred = np.asarray(model.predict(X[rows]))
+        pred = pred[:, list(model.task_names_).index(name)]
+        if name == "tier":
+            return accuracy_score(truth.astype(int), pred[keep].astype(int))
+        return r2_score(truth.astype(float), pred[keep].astype(float))
+
+    for train, test in cv.split(X):
+        model = clone(est).fit(X[train], y.iloc[train])
+        for name in TASKS:
+            joint[name].append(score(model, name, test))
+            alone = clone(est).set_params(
+                task_types={"tier": "multiclass"} if name == "tier" else None
+            )
+            alone.fit(X[train], y[[name]].iloc[train])
+            single[name].append(score(alone, name, test))
+
+    assert list(report.index) == TASKS
+    assert report["kind"].tolist() == ["binary", "multiclass", "regression"]
+    assert report["metric"].tolist() == ["roc_auc", "accuracy", "r2"]
+    assert report["n_labelled"].tolist() == y.notna().sum().tolist()
+    for name in TASKS:
+        row = report.loc[name]
+        assert row["joint_per_fold"] == tuple(joint[name])
+        assert row["single_per_fold"] == tuple(single[name])
+        assert row["joint"] == pytest.approx(np.mean(joint[name]), abs=1e-15)
+        assert row["single"] == pytest.approx(np.mean(single[name]), abs=1e-15)
+        diff = np.subtract(joint[name], single[name])
+        assert row["gain"] == pytest.approx(diff.mean(), abs=1e-15)
+
+
+@pytest.mark.parametrize("confidence", [0.95, 0.8])
+def test_transfer_report_interval_is_the_paired_t_interval(confidence):
+    X, y = _data(n=150)
+    report = transfer_report(_tiny(), X, y, cv=4, random_state=0, confidence=confidence)
+    for _, row in report.iterrows():
+        d = np.subtract(row["joint_per_fold"], row["single_per_fold"])
+        low, high = stats.t.interval(
+            confidence, len(d) - 1, loc=d.mean(), scale=stats.sem(d)
+        )
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+        expected = (
+            "helps"
+            if low > 0
+            else "hurts (negative transfer)"
+            if high < 0
+            else "no difference"
+        )
+        assert row["verdict"] == expected
+
+
+def _scarce_task(related, n=800, n_labelled=60, seed=0):
+    """A task labelled on 60 rows and a fully labelled sibling."""
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 40))
+    h = X[:, :20] @ rng.normal(size=20) / np.sqrt(20)
+    scarce = (h + 0.2 * rng.normal(size=n) > 0) * 1.0
+    scarce[rng.permutation(n)[n_labelled:]] = np.nan
+    other = X[:, 20:] @ rng.normal(size=20) / np.sqrt(20)
+    sibling = ((h if related else other) + 0.1 * rng.normal(size=n) > 0) * 1.0
+    return X, pd.DataFrame({"scarce": scarce, "sibling": sibling})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "related, verdict", [(True, "helps"), (False, "no difference")]
+)
+def test_transfer_report_verdict_on_a_scarce_task(related, verdict):
+    # The sibling shares the scarce task's signal (related) or uses other
+    # features: only the former can lift a task that has 60 labels.
+    X, y = _scarce_task(related)
+    est = MultiTaskNeuralEstimator(
+        hidden_layer_sizes=(32,),
+        max_iter=30,
+        learning_rate_init=0.01,
+        task_types={"scarce": "binary", "sibling": "binary"},
+        random_state=0,
+    )
+    report = transfer_report(est, X, y, cv=5, random_state=0)
+    row = report.loc["scarce"]
+    assert row["n_labelled"] == 60
+    assert row["verdict"] == verdict
+    if related:
+        assert row["gain"] > 0.1 and row["ci_low"] > 0
+    else:
+        assert row["ci_low"] < 0 < row["ci_high"]
+
+
+def test_transfer_report_pipeline_groups_scoring_and_jobs():
+    import joblib
+
+    X, y = _data(n=150)
+    y = y[["churn", "tier"]]
+    pipe = make_pipeline(
+        StandardScaler(),
+        MultiTaskClassifier(
+            hidden_layer_sizes=(8,),
+            max_iter=4,
+            random_state=0,
+            class_weight={"churn": "balanced"},  # restricted per clone
+        ),
+    )
+    groups = np.arange(150) % 5
+    with pytest.raises(ValueError, match="groups"):
+        transfer_report(pipe, X, y, cv=GroupKFold(5))
+    report = transfer_report(
+        pipe, X, y, cv=GroupKFold(5), groups=groups, scoring={"binary": "f1"}
+    )
+    assert report["metric"].tolist() == ["f1", "accuracy"]
+    assert all(len(folds) == 5 for folds in report["joint_per_fold"])
+    with joblib.parallel_backend("threading"):
+        parallel = transfer_report(
+            pipe,
+            X,
+            y,
+            cv=GroupKFold(5),
+            groups=groups,
+            scoring={"binary": "f1"},
+            n_jobs=2,
+        )
+    pd.testing.assert_frame_equal(parallel, report)
+
+
+def test_transfer_report_errors():
+    X, y = _data(n=60)
+    est = _tiny()
+    with pytest.raises(TypeError, match="got LogisticRegression"):
+        transfer_report(LogisticRegression(), X, y)
+    with pytest.raises(ValueError, match="at least two tasks"):
+        transfer_report(est, X, y["spend"])
+    with pytest.raises(ValueError, match="at least two tasks"):
+        transfer_report(est, X, y[["spend"]])
+    with pytest.raises(ValueError, match="n_splits=2 or more"):
+        transfer_report(est, X, y, cv=1)
+    with pytest.raises(ValueError, match="Expected `cv` as an integer"):
+        transfer_report(est, X, y, cv="five")
+    one_split = [(np.arange(40), np.arange(40, 60))]
+    with pytest.raises(ValueError, match="at least two cross-validation folds"):
+        transfer_report(est, X, y, cv=one_split)
+    with pytest.raises(ValueError, match="confidence must be in"):
+        transfer_report(est, X, y, confidence=1.5)
+    with pytest.raises(ValueError, match=r"keys \['colour'\] that are neither"):
+        transfer_report(est, X, y, scoring={"colour": "f1"})
+    with pytest.raises(ValueError, match="'spend' is a regression task"):
+        transfer_report(est, X, y, scoring="accuracy")
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        transfer_report(est, X[:50], y)

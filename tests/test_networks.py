@@ -3,14 +3,20 @@
 import torch
 from torch import nn
 
-from sklearn_mtl._networks import GroupedLinear, MultiTaskNetwork, TaskHeads, make_mlp
+from sklearn_mtl.nn import (
+    Dropout,
+    GroupedLinear,
+    SharedBottomNetwork,
+    TaskHeads,
+    make_mlp,
+)
 
 
 def test_make_mlp_shapes_and_dropout():
     mlp, n_out = make_mlp(5, (8, 4), "tanh", dropout=0.5)
     assert n_out == 4
     kinds = [type(m) for m in mlp]
-    assert kinds == [nn.Linear, nn.Tanh, nn.Dropout, nn.Linear, nn.Tanh, nn.Dropout]
+    assert kinds == [nn.Linear, nn.Tanh, Dropout, nn.Linear, nn.Tanh, Dropout]
     empty, n = make_mlp(5, ())
     assert n == 5 and len(empty) == 0
 
@@ -57,7 +63,7 @@ def test_per_task_input_heads():
 
 
 def test_multitask_network_forward_and_backward():
-    net = MultiTaskNetwork(6, [1, 4], hidden_layer_sizes=(16, 8))
+    net = SharedBottomNetwork(6, [1, 4], hidden_layer_sizes=(16, 8))
     X = torch.randn(10, 6)
     out = net(X)
     assert out.shape == (10, 5)

@@ -91,8 +91,11 @@ def test_round_trip_mixed_tasks_and_label_types(tmp_path):
     assert loaded.loss_curve_ == est.loss_curve_
     assert loaded.task_loss_curves_ == est.task_loss_curves_
     assert loaded.task_names_ == est.task_names_
-    assert len(loaded.net_.history) == 4
-    assert loaded.net_.history[-1, "train_loss"] == est.net_.history[-1, "train_loss"]
+    assert len(loaded.engine_.history) == 4
+    assert (
+        loaded.engine_.history[-1, "train_loss"]
+        == est.engine_.history[-1, "train_loss"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -155,7 +158,7 @@ def test_unfitted_round_trip(tmp_path):
     assert loaded.get_params() == est.get_params()
     assert loaded.hidden_layer_sizes == (3, 2)  # tuples stay tuples
     assert list(loaded.class_weight["a"]) == [1]  # integer label keys stay integers
-    assert not hasattr(loaded, "net_")
+    assert not hasattr(loaded, "engine_")
 
 
 def test_parameters_without_a_data_form_are_refused(tmp_path):
@@ -252,7 +255,7 @@ def test_gpu_saved_model_loads_on_cpu(tmp_path):
         with pytest.warns(UserWarning, match="CUDA is not available"):
             loaded = load(tmp_path / "gpu.mtl")
         assert loaded.device == "auto"
-    assert loaded.net_.device == "cpu" or not torch.cuda.is_available()
+    assert loaded.engine_.device == "cpu" or not torch.cuda.is_available()
     np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
     assert load(tmp_path / "m.mtl", device="cpu").device == "cpu"
 

@@ -92,10 +92,10 @@ def test_cross_val_score_stratifies_classifier():
     clf = MultiTaskClassifier(hidden_layer_sizes=(8,), max_iter=10, random_state=0)
     scores = cross_val_score(clf, Xn, y["churn"], cv=3)
     assert scores.shape == (3,) and np.all((scores >= 0) & (scores <= 1))
-    # classifiers get StratifiedKFold, as for any sklearn classifier
-    from sklearn.model_selection import check_cv
-
-    assert isinstance(check_cv(3, y["churn"], classifier=True), StratifiedKFold)
+    # cv=3 on a classifier means StratifiedKFold, as for any sklearn classifier:
+    # the same folds give the same scores, plain KFold gives other folds.
+    stratified = cross_val_score(clf, Xn, y["churn"], cv=StratifiedKFold(3))
+    np.testing.assert_array_equal(scores, stratified)
     reg_scores = cross_val_score(
         MultiTaskRegressor(hidden_layer_sizes=(8,), max_iter=10, random_state=0),
         Xn,
@@ -110,7 +110,7 @@ def test_clone_gives_unfitted_copy_with_same_params():
     X, y = customer_frame(n=50)
     copy = clone(est)
     assert copy.get_params() == est.get_params()
-    assert not hasattr(copy, "net_")
+    assert not hasattr(copy, "engine_")
 
 
 def test_pickle_round_trip_identical_predictions():
@@ -132,3 +132,80 @@ def test_pickle_round_trip_identical_predictions():
         warnings.simplefilter("ignore", ConvergenceWarning)
         loaded.fit(Xn, y)
     assert loaded.n_iter_ == est.n_iter_ + 2
+
+
+# --------------------------------------------------------------------------- MLP idioms
+def _two_binary_tasks(n=120, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 4))
+    return X, np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+
+
+def test_partial_fit_accepts_mlp_flat_classes():
+    X, y = _two_binary_tasks()
+    clf = MultiTaskClassifier(hidden_layer_sizes=(8,), random_state=0)
+    # the first batch shows class 1 of neither task
+    first = (y == 0).all(axis=1)
+    clf.partial_fit(X[first], y[first], classes=[0, 1])
+    assert [c.tolist() for c in clf.classes_] == [[0, 1], [0, 1]]
+    clf.partial_fit(X, y)
+    assert clf.n_iter_ == 2
+    assert [p.shape for p in clf.predict_proba(X[:3])] == [(3, 2), (3, 2)]
+
+
+def test_learning_curve_exploits_incremental_learning():
+    from sklearn.model_selection import KFold, learning_curve
+
+    X, y = _two_binary_tasks()
+    clf = MultiTaskClassifier(hidden_layer_sizes=(8,), random_state=0)
+    sizes, train_scores, test_scores = learning_curve(
+        clf,
+        X,
+        y,
+        train_sizes=[0.3, 0.6, 1.0],
+        cv=KFold(3),
+        exploit_incremental_learning=True,
+    )
+    assert sizes.tolist() == [24, 48, 80]
+    assert train_scores.shape == test_scores.shape == (3, 3)
+    assert np.isfinite(test_scores).all()
+    # the same numbers as partial_fit by hand on the growing prefixes
+    train, test = next(iter(KFold(3).split(X)))
+    hand = MultiTaskClassifier(hidden_layer_sizes=(8,), random_state=0)
+    start = 0
+    for k, size in enumerate(sizes):
+        hand.partial_fit(X[train[start:size]], y[train[start:size]], classes=[0, 1])
+        start = size
+        assert test_scores[k, 0] == hand.score(X[test], y[test])
+
+
+def test_predict_keeps_each_task_label_type():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(120, 3))
+    big = np.array([2**60 + 7, 2**60 + 9])
+    y = pd.DataFrame(
+        {
+            "flag": X[:, 0] > 0,  # bool
+            "code": big[(X[:, 1] > 0).astype(int)],  # exact large integers
+            "amount": 2.5 * X[:, 2],  # float
+        }
+    )
+    est = MultiTaskNeuralEstimator(
+        hidden_layer_sizes=(8,), max_iter=3, random_state=0
+    ).fit(X, y)
+    pred = est.predict(X[:20])
+    assert pred.dtype == object and pred.shape == (20, 3)
+    assert {type(v) for v in pred[:, 0]} == {bool}
+    assert {type(v) for v in pred[:, 1]} == {int}
+    assert set(pred[:, 1]) <= set(big.tolist())
+    assert {type(v) for v in pred[:, 2]} == {float}
+    # bool and int tasks alone keep their own dtype
+    only_bool = MultiTaskClassifier(hidden_layer_sizes=(8,), max_iter=3).fit(
+        X, np.column_stack([X[:, 0] > 0, X[:, 1] > 0])
+    )
+    assert only_bool.predict(X[:5]).dtype == np.bool_
+    only_int = MultiTaskClassifier(hidden_layer_sizes=(8,), max_iter=3).fit(
+        X, y[["code"]].assign(other=big[(X[:, 0] > 0).astype(int)])
+    )
+    out = only_int.predict(X[:20])
+    assert out.dtype == np.int64 and set(out.ravel()) <= set(big.tolist())

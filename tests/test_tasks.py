@@ -9,8 +9,10 @@ from torch.nn import functional as F
 from sklearn_mtl._tasks import (
     MultiTaskLoss,
     Task,
+    TaskTargets,
     build_tasks,
     split_target_columns,
+    stack_predictions,
 )
 
 
@@ -50,7 +52,7 @@ def test_encode_targets_weights_and_normaliser():
     tasks = build_tasks(cols, ["s", "r"])
     assert tasks.tasks[1].kind == "regression"
     sw = np.array([1.0, 2.0, 3.0, 0.5])
-    enc = tasks.encode(cols, sample_weight=sw, class_weight={"s": {"a": 4.0}})
+    enc = tasks.encode(cols, sample_weight=sw, class_weight={"s": {"a": 4.0}}).packed
     assert enc.shape == (4, 6) and enc.dtype == np.float32
     # targets: class index / standardised value, 0 where missing
     np.testing.assert_array_equal(enc[:, 0], [1, 0, 0, 1])
@@ -114,7 +116,7 @@ def test_vectorised_loss_equals_per_task_reference():
     mask[0] = True  # every task has a label
     sw = torch.rand(n, 1) + 0.5
     weight, norm = mask * sw, mask * sw
-    per_task, labelled = loss(out, torch.cat([y, weight, norm], 1))
+    per_task, labelled = loss(out, TaskTargets(torch.cat([y, weight, norm], 1), 4))
 
     ref = [
         F.binary_cross_entropy_with_logits(out[:, 0], y[:, 0], reduction="none"),
@@ -144,9 +146,75 @@ def test_device_scores_match_sklearn():
         1,
     )
     mask = (torch.rand(n, 3) > 0.2).float()
-    scores = loss.scores(out, torch.cat([y, mask, mask], 1))
+    scores = loss.scores(out, TaskTargets(torch.cat([y, mask, mask], 1), 3))
     keep = [mask[:, t].bool().numpy() for t in range(3)]
     acc0 = accuracy_score(y[keep[0], 0], (out[keep[0], 0] > 0).float())
     acc1 = accuracy_score(y[keep[1], 1], out[keep[1], 1:4].argmax(1))
     r2 = r2_score(y[keep[2], 2], out[keep[2], 4])
     np.testing.assert_allclose(scores.numpy(), [acc0, acc1, r2], rtol=1e-5)
+
+
+def test_flat_classes_are_shared_by_every_classification_task():
+    y0 = np.array([0, 0, 1])
+    y1 = np.array([1, 1, 1])  # this batch shows one class only
+    spend = np.array([0.5, 1.7, 2.9])
+    tasks = build_tasks([y0, y1], ["a", "b"], classes=[0, 1])
+    assert [t.kind for t in tasks.tasks] == ["binary", "binary"]
+    for task in tasks.tasks:
+        np.testing.assert_array_equal(task.classes, [0, 1])
+    tasks = build_tasks([y0, y1], ["a", "b"], classes=np.array([0, 1, 2]))
+    assert [t.classes.tolist() for t in tasks.tasks] == [[0, 1, 2], [0, 1, 2]]
+    # a regression task (declared or inferred) keeps no classes
+    for task_types in (None, {"s": "regression"}):
+        tasks = build_tasks(
+            [y0, spend, y1], ["a", "s", "b"], task_types, classes=[0, 1]
+        )
+        assert [t.kind for t in tasks.tasks] == ["binary", "regression", "binary"]
+        assert tasks.tasks[1].classes is None
+    with pytest.raises(ValueError, match=r"Task 'a': labels \[2\] are not in"):
+        build_tasks([np.array([0, 2, 1]), y1], ["a", "b"], classes=[0, 1])
+    # one entry per task is still read per task
+    tasks = build_tasks([y0, y1], ["a", "b"], classes=[[0, 1], [1, 2, 3]])
+    assert [t.classes.tolist() for t in tasks.tasks] == [[0, 1], [1, 2, 3]]
+    with pytest.raises(ValueError, match="classes has 3 entries but y has 2 tasks"):
+        build_tasks([y0, y1], ["a", "b"], classes=[[0, 1], [0, 1], [0, 1]])
+
+
+@pytest.mark.parametrize(
+    "preds, dtype, expected",
+    [
+        ([np.array([True, False]), np.array([False, True])], np.bool_, None),
+        ([np.array([1, 2], np.int32), np.array([3, 4])], np.int64, None),
+        ([np.array([1, 2], np.uint8), np.array([-3, 4])], np.int64, None),
+        ([np.array([0.5, 1.0]), np.array([1.5, 2.0], np.float32)], np.float64, None),
+        ([np.array(["a", "bb"]), np.array(["ccc", "d"])], np.dtype("<U3"), None),
+        # mixed kinds: each keeps its exact values and type
+        (
+            [np.array([True, False]), np.array([1.25, 2.5])],
+            object,
+            [[True, 1.25], [False, 2.5]],
+        ),
+        (
+            [np.array([2**60 + 1, 3]), np.array([0.5, 1.5])],
+            object,
+            [[2**60 + 1, 0.5], [3, 1.5]],
+        ),
+        (
+            [np.array([2**63 + 1, 3], np.uint64), np.array([-1, 2])],
+            object,
+            [[2**63 + 1, -1], [3, 2]],
+        ),
+        ([np.array(["x", "y"]), np.array([7, 8])], object, [["x", 7], ["y", 8]]),
+    ],
+)
+def test_stack_predictions_keeps_each_task_label_type(preds, dtype, expected):
+    out = stack_predictions(preds)
+    assert out.shape == (2, len(preds))
+    assert out.dtype == dtype
+    if expected is None:
+        for j, p in enumerate(preds):
+            np.testing.assert_array_equal(out[:, j], p)
+        return
+    assert out.tolist() == expected
+    for j, p in enumerate(preds):
+        assert [type(v) for v in out[:, j]] == [type(v) for v in p.tolist()]

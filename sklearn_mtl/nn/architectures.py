@@ -1,119 +1,28 @@
-"""Pure torch modules: trunks, heads, the multi-task network (no numpy, no sklearn)."""
+"""Multi-task architectures: how tasks share the network.
+
+Shared bottom, MMoE / OMoE, CGC / PLE, cross-stitch, and the feature network
+that puts input embeddings and the user's trunk before any of them.
+
+Pure torch: no numpy, no scikit-learn.
+"""
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
 
-ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "tanh": nn.Tanh,
-    "logistic": nn.Sigmoid,
-    "identity": nn.Identity,
-}
+from .backbones import (
+    ACTIVATIONS,
+    Dropout,
+    EnsembleNetwork,
+    GroupedLinear,
+    make_mlp,
+)
+from .heads import TaskHeads
 
 
-def make_mlp(n_in: int, layer_sizes, activation="relu", dropout=0.0, n_groups=None):
-    """Linear -> activation (-> Dropout) layers; returns ``(module, n_out)``.
-
-    With ``n_groups`` the layers are :class:`GroupedLinear`: ``n_groups``
-    independent MLPs on ``(n_groups, n, n_in)``, one batched matmul a layer.
-    """
-    layers: list[nn.Module] = []
-    for size in layer_sizes:
-        if n_groups is None:
-            layers.append(nn.Linear(n_in, size))
-        else:
-            layers.append(GroupedLinear(n_groups, n_in, size))
-        layers.append(ACTIVATIONS[activation]())
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-        n_in = size
-    return nn.Sequential(*layers), n_in
-
-
-class GroupedLinear(nn.Module):
-    """``n_groups`` independent linear layers applied in one batched matmul.
-
-    Input ``(n_groups, n, in_features)`` -> output ``(n_groups, n, out_features)``.
-    Initialised like ``nn.Linear`` (uniform in +-1/sqrt(in_features)).
-    """
-
-    def __init__(self, n_groups: int, in_features: int, out_features: int):
-        super().__init__()
-        bound = 1.0 / math.sqrt(in_features)
-        self.weight = nn.Parameter(
-            torch.empty(n_groups, in_features, out_features).uniform_(-bound, bound)
-        )
-        self.bias = nn.Parameter(
-            torch.empty(n_groups, 1, out_features).uniform_(-bound, bound)
-        )
-
-    def forward(self, x):
-        return torch.baddbmm(self.bias, x, self.weight)
-
-
-class TaskHeads(nn.Module):
-    """One head per task, fused so the cost does not grow with a Python loop.
-
-    With no hidden head layers all tasks share one ``nn.Linear`` whose output is
-    the concatenation of every task's logits. With hidden layers each task has
-    its own tower, computed for all tasks at once by :class:`GroupedLinear`.
-
-    Parameters
-    ----------
-    n_in : int
-        Width of the representation the heads read.
-    output_widths : list of int
-        Output width of each task (1 for binary and regression, n_classes for
-        multiclass).
-    layer_sizes : tuple of int
-        Hidden layers of each task's tower.
-    per_task_input : bool
-        If True the input is ``(n_tasks, n, n_in)`` (one representation per
-        task, as from MMoE); else ``(n, n_in)``, shared by all tasks.
-    """
-
-    def __init__(
-        self,
-        n_in,
-        output_widths,
-        layer_sizes=(),
-        activation="relu",
-        dropout=0.0,
-        per_task_input=False,
-    ):
-        super().__init__()
-        self.n_tasks = len(output_widths)
-        self.per_task_input = per_task_input
-        self.layer_sizes = tuple(layer_sizes)
-        widths = list(output_widths)
-        if not self.layer_sizes and not per_task_input:
-            self.out = nn.Linear(n_in, sum(widths))
-            self.towers = None
-            return
-        T = self.n_tasks
-        self.towers, n_in = make_mlp(
-            n_in, self.layer_sizes, activation, dropout, n_groups=T
-        )
-        self.out = GroupedLinear(T, n_in, max(widths))
-        # Columns of the (n, T * max_width) output that hold real task outputs.
-        cols = [t * max(widths) + k for t, w in enumerate(widths) for k in range(w)]
-        self.register_buffer("columns", torch.tensor(cols, dtype=torch.long))
-
-    def forward(self, h):
-        if self.towers is None:
-            return self.out(h)
-        if not self.per_task_input:
-            h = h.unsqueeze(0).expand(self.n_tasks, *h.shape)
-        z = self.out(self.towers(h))  # (T, n, max_width)
-        return z.permute(1, 0, 2).reshape(z.shape[1], -1)[:, self.columns]
-
-
-class MultiTaskNetwork(nn.Module):
-    """Hard parameter sharing: a shared MLP trunk and one head per task.
+class SharedBottomNetwork(nn.Module):
+    """Hard parameter sharing: a shared MLP bottom and one head per task.
 
     The output is one tensor ``(n, sum(output_widths))``: task ``t`` owns the
     columns ``offsets[t]:offsets[t + 1]``.
@@ -127,17 +36,23 @@ class MultiTaskNetwork(nn.Module):
         activation="relu",
         dropout=0.0,
         head_layer_sizes=(),
+        n_members=1,
     ):
         super().__init__()
-        self.trunk, n_out = make_mlp(
+        self.bottom, n_out = make_mlp(
             n_features, hidden_layer_sizes, activation, dropout
         )
         self.heads = TaskHeads(
-            n_out, output_widths, head_layer_sizes, activation, dropout
+            n_out,
+            output_widths,
+            head_layer_sizes,
+            activation,
+            dropout,
+            n_members=n_members,
         )
 
     def forward(self, X, return_shared=False):
-        h = self.trunk(X)
+        h = self.bottom(X)
         out = self.heads(h)
         return (out, h) if return_shared else out
 
@@ -160,6 +75,7 @@ class MixtureOfExperts(nn.Module):
         activation="relu",
         dropout=0.0,
         n_gates=None,
+        n_members=1,
     ):
         super().__init__()
         self.n_tasks = len(output_widths)
@@ -176,6 +92,7 @@ class MixtureOfExperts(nn.Module):
             activation,
             dropout,
             per_task_input=self.n_gates > 1,
+            n_members=n_members,
         )
 
     def gates(self, X):
@@ -210,6 +127,7 @@ class ProgressiveLayeredExtraction(nn.Module):
         head_layer_sizes=(),
         activation="relu",
         dropout=0.0,
+        n_members=1,
     ):
         super().__init__()
         T, S, K = len(output_widths), n_shared_experts, n_task_experts
@@ -239,7 +157,7 @@ class ProgressiveLayeredExtraction(nn.Module):
                 self.shared_gates.append(nn.Linear(d_in, self.n_experts_level))
             d_in = d
         self.heads = TaskHeads(
-            d_in, output_widths, head_layer_sizes, activation, dropout, True
+            d_in, output_widths, head_layer_sizes, activation, dropout, True, n_members
         )
 
     def _levels(self, X):
@@ -286,6 +204,7 @@ class CrossStitchNetwork(nn.Module):
         head_layer_sizes=(),
         activation="relu",
         dropout=0.0,
+        n_members=1,
     ):
         super().__init__()
         T = self.n_tasks = len(output_widths)
@@ -297,12 +216,12 @@ class CrossStitchNetwork(nn.Module):
         for size in layer_sizes:
             block = [GroupedLinear(T, n_in, size), ACTIVATIONS[activation]()]
             if dropout > 0:
-                block.append(nn.Dropout(dropout))
+                block.append(Dropout(dropout))
             self.layers.append(nn.Sequential(*block))
             self.stitches.append(nn.Parameter(init.clone()))
             n_in = size
         self.heads = TaskHeads(
-            n_in, output_widths, head_layer_sizes, activation, dropout, True
+            n_in, output_widths, head_layer_sizes, activation, dropout, True, n_members
         )
 
     def forward(self, X, return_shared=False):
@@ -317,19 +236,30 @@ class CrossStitchNetwork(nn.Module):
         return (out, X if first is None else first) if return_shared else out
 
 
-class TrunkNetwork(nn.Module):
-    """A user's feature extractor (``(n, n_features)`` -> ``(n, d)``) before a body."""
+class FeatureNetwork(nn.Module):
+    """A feature module before an architecture: ``body(features(X))``.
 
-    def __init__(self, trunk: nn.Module, body: nn.Module):
+    ``features`` maps ``(n, n_features)`` to ``(n, d)``: the input embeddings
+    (:class:`~sklearn_mtl.nn.embeddings.TabularEmbedding`), the user's
+    ``trunk``, or both in sequence.
+
+    Examples
+    --------
+    >>> net = FeatureNetwork(nn.Linear(4, 3), SharedBottomNetwork(3, [1], (8,)))
+    >>> net(torch.zeros(2, 4)).shape
+    torch.Size([2, 1])
+    """
+
+    def __init__(self, features: nn.Module, body: nn.Module):
         super().__init__()
-        self.trunk = trunk
+        self.features = features
         self.body = body
 
     def gates(self, X):
-        return self.body.gates(self.trunk(X))
+        return self.body.gates(self.features(X))
 
     def forward(self, X, return_shared=False):
-        return self.body(self.trunk(X), return_shared=return_shared)
+        return self.body(self.features(X), return_shared=return_shared)
 
 
 ARCHITECTURES = ("shared_bottom", "mmoe", "omoe", "cgc", "ple", "cross_stitch")
@@ -350,24 +280,48 @@ def build_network(
     n_task_experts=1,
     n_levels=2,
     trunk=None,
+    inputs=None,
+    n_ensemble=1,
+    task_kinds=None,
 ):
-    """The network of ``architecture`` reading ``n_features`` inputs (or a trunk's)."""
+    """The network of ``architecture`` reading ``n_features`` inputs.
+
+    Layers, in order: ``inputs`` (an input embedding, ``(n, n_features)`` ->
+    ``(n, d)``, e.g. :class:`~sklearn_mtl.nn.embeddings.TabularEmbedding`),
+    then the user's ``trunk``, then the architecture; with ``n_ensemble > 1``
+    the architecture is an :class:`~sklearn_mtl.nn.backbones.EnsembleNetwork`
+    of that many members (``task_kinds`` tells it how to average outputs).
+
+    Examples
+    --------
+    >>> net = build_network("mmoe", 5, [1, 3], expert_layer_sizes=(8,))
+    >>> net(torch.zeros(4, 5)).shape
+    torch.Size([4, 4])
+    """
+    features = [m for m in (inputs, trunk) if m is not None]
+    features = (
+        None
+        if not features
+        else features[0]
+        if len(features) == 1
+        else nn.Sequential(*features)
+    )
     n_in = n_features
-    if trunk is not None:
+    if features is not None:
         with torch.no_grad():
-            was_training = trunk.training
-            trunk.eval()
-            out = trunk(torch.zeros(2, n_features))
-            trunk.train(was_training)
+            was_training = features.training
+            features.eval()
+            out = features(torch.zeros(2, n_features))
+            features.train(was_training)
         if out.ndim != 2 or out.shape[0] != 2:
             raise ValueError(
                 "trunk must map a float tensor (n, n_features) to (n, d); it "
                 f"returned shape {tuple(out.shape)} for 2 rows."
             )
         n_in = int(out.shape[1])
-    common = dict(activation=activation, dropout=dropout)
+    common = dict(activation=activation, dropout=dropout, n_members=n_ensemble)
     if architecture == "shared_bottom":
-        body = MultiTaskNetwork(
+        body = SharedBottomNetwork(
             n_in,
             output_widths,
             hidden_layer_sizes,
@@ -401,4 +355,8 @@ def build_network(
         )
     else:
         raise ValueError(f"Unknown architecture {architecture!r}.")
-    return body if trunk is None else TrunkNetwork(trunk, body)
+    if n_ensemble > 1:
+        if task_kinds is None:
+            raise ValueError("n_ensemble > 1 needs task_kinds to average members.")
+        body = EnsembleNetwork(body, n_in, n_ensemble, task_kinds, output_widths)
+    return body if features is None else FeatureNetwork(features, body)

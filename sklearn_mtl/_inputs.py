@@ -1,0 +1,536 @@
+"""X -> the float array the network reads, and what is learned from the training X.
+
+"What kind of column is this" is decided here and nowhere else. A column is
+*categorical* (``categorical_features``, as in
+:class:`~sklearn.ensemble.HistGradientBoostingClassifier`) or *numeric*.
+
+The fitted state, the estimator's ``inputs_`` attribute, is plain data (a dict
+of str to lists, numbers and arrays) so that pickle and the JSON model files of
+:mod:`sklearn_mtl._persistence` store it exactly:
+
+``"numeric"`` / ``"categorical"``
+    Indices of the numeric and categorical columns of ``X``.
+``"categories"``
+    Per categorical column, the list of categories seen in fit (sorted).
+    Codes: 0 is the reserved "unknown" category (seen first at predict), 1 is
+    "missing" (NaN / None), ``2 + i`` is ``categories[i]``.
+``"median"``
+    Per numeric column, the training median, imputed for NaN.
+``"missing_indicator"``
+    Positions (among the numeric columns) of the columns that had NaN in fit;
+    each gets a 0/1 indicator column.
+``"scaling"``, ``"quantiles"``, ``"center"``, ``"scale"``
+    The numeric scaling learned in fit (``None``, ``"quantile"``: to a standard
+    normal through the training quantiles, or ``"robust"``: median and IQR).
+``"bins"``
+    Bin edges of the piecewise-linear numeric embeddings, one float32 array
+    per numeric column, or None.
+
+The encoded array has the columns ``[numeric (imputed, scaled) | indicators |
+category codes]``; :class:`sklearn_mtl.nn.TabularEmbedding` reads that layout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtri
+from sklearn.utils.validation import validate_data
+
+from .nn import NUM_EMBEDDINGS, TabularEmbedding, numeric_embedding
+
+__all__ = [
+    "NUMERIC_SCALINGS",
+    "check_numeric_X",
+    "encoded_width",
+    "fit_bins",
+    "plain_inputs",
+    "input_module",
+    "resolve_categorical",
+    "validate_inputs",
+]
+
+#: ``numeric_scaling`` values.
+NUMERIC_SCALINGS = ("auto", "quantile", "robust")
+_N_QUANTILES = 1000
+_CLIP = 1e-7
+_UNKNOWN, _MISSING = 0, 1
+
+
+# --------------------------------------------------------------------------- columns
+def _is_dataframe(X) -> bool:
+    return hasattr(X, "dtypes") and hasattr(X, "iloc") and hasattr(X, "columns")
+
+
+def _column_names(X) -> list[str]:
+    return [str(c) for c in X.columns] if _is_dataframe(X) else []
+
+
+def _from_dtype(X) -> list[int]:
+    """Columns categorical by their pandas dtype: category, str, object, bool."""
+    if not _is_dataframe(X):
+        return []
+    import pandas as pd
+
+    api = pd.api.types
+    return [
+        j
+        for j, dtype in enumerate(X.dtypes)
+        if isinstance(dtype, pd.CategoricalDtype)
+        or api.is_bool_dtype(dtype)
+        or api.is_object_dtype(dtype)
+        or api.is_string_dtype(dtype)
+    ]
+
+
+def resolve_categorical(categorical_features, X) -> list[int]:
+    """Indices of the categorical columns of ``X``, as HistGradientBoosting reads them.
+
+    Parameters
+    ----------
+    categorical_features : "from_dtype", None, or array-like of bool, int or str
+        ``"from_dtype"``: the DataFrame columns of dtype category, str / object
+        or bool (none for an array). A boolean mask over the columns, column
+        indices, or column names (``X`` must then be a DataFrame).
+    X : array-like or DataFrame of shape (n_samples, n_features)
+
+    Returns
+    -------
+    indices : list of int
+        Sorted column indices.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> X = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"], "c": [True, False]})
+    >>> resolve_categorical("from_dtype", X)
+    [1, 2]
+    >>> resolve_categorical(["c"], X), resolve_categorical([True, False, False], X)
+    ([2], [0])
+    """
+    if categorical_features is None:
+        return []
+    if isinstance(categorical_features, str):
+        if categorical_features != "from_dtype":
+            raise ValueError(
+                "categorical_features must be 'from_dtype', None, a boolean mask, "
+                f"indices or column names; got {categorical_features!r}."
+            )
+        return _from_dtype(X)
+    n_features = X.shape[1]
+    values = np.asarray(categorical_features)
+    if values.size == 0:
+        return []
+    if values.ndim != 1:
+        raise ValueError(f"categorical_features must be 1-D, got shape {values.shape}.")
+    if values.dtype.kind == "b":
+        if values.shape[0] != n_features:
+            raise ValueError(
+                f"categorical_features is a boolean mask of length {values.shape[0]} "
+                f"but X has {n_features} features."
+            )
+        return [int(j) for j in np.flatnonzero(values)]
+    if values.dtype.kind in "iu":
+        bad = [int(j) for j in values if not 0 <= j < n_features]
+        if bad:
+            raise ValueError(
+                f"categorical_features has indices {bad} out of range: X has "
+                f"{n_features} features (indices 0 to {n_features - 1})."
+            )
+        return sorted({int(j) for j in values})
+    if values.dtype.kind in "UO":
+        names = _column_names(X)
+        if not names:
+            raise ValueError(
+                "categorical_features names columns, which needs X to be a "
+                "DataFrame with column names; X has none."
+            )
+        unknown = [str(v) for v in values if str(v) not in names]
+        if unknown:
+            raise ValueError(
+                f"categorical_features names columns {unknown} that are not in X "
+                f"(its columns: {names})."
+            )
+        return sorted({names.index(str(v)) for v in values})
+    raise TypeError(
+        "categorical_features must be 'from_dtype', None, or an array of bool, "
+        f"int or str; got an array of dtype {values.dtype}."
+    )
+
+
+def check_numeric_X(estimator, X, **kwargs):
+    """``validate_data`` for a numeric X; errors name the non-numeric columns."""
+    if _is_dataframe(X):
+        import pandas as pd
+
+        api = pd.api.types
+        bad = [
+            str(c)
+            for c, d in X.dtypes.items()
+            if not (api.is_numeric_dtype(d) or api.is_bool_dtype(d))
+        ]
+        if bad:
+            raise ValueError(
+                f"X must be numeric (non-numeric columns: {bad}); name categorical "
+                "columns in categorical_features, or encode them first."
+            )
+    try:
+        return validate_data(estimator, X, **kwargs)
+    except (TypeError, ValueError) as exc:
+        msg = str(exc)
+        if msg.startswith("Complex data not supported"):
+            raise ValueError(
+                "Complex data not supported in X: the features must be real numbers."
+            ) from exc
+        if "could not convert" in msg or "argument must be" in msg:
+            where = ""
+            if _is_dataframe(X):
+                import pandas as pd
+
+                api = pd.api.types
+                bad = [
+                    str(c)
+                    for c, d in X.dtypes.items()
+                    if not (api.is_numeric_dtype(d) or api.is_bool_dtype(d))
+                ]
+                where = f" (non-numeric columns: {bad})" if bad else ""
+            raise type(exc)(
+                f"X must be numeric{where}; name categorical columns in "
+                f"categorical_features, or encode them first. {msg}"
+            ) from exc
+        raise
+
+
+def _name(X, j) -> str:
+    names = _column_names(X)
+    return repr(names[j]) if names else str(j)
+
+
+def _numeric_block(X, columns) -> np.ndarray:
+    """The numeric columns of a DataFrame or array as float64, errors by column."""
+    frame = _is_dataframe(X)
+    if not frame and np.asarray(X).dtype.kind in "biuf":
+        return np.asarray(X, dtype=np.float64)[:, columns]
+    out = np.empty((X.shape[0], len(columns)), dtype=np.float64)
+    for i, j in enumerate(columns):
+        col = X.iloc[:, j] if frame else np.asarray(X)[:, j]
+        try:
+            if frame:
+                out[:, i] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+            else:
+                out[:, i] = col.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"Column {_name(X, j)} of X (dtype {col.dtype}) is not numeric. Name "
+                "it in categorical_features (or use categorical_features="
+                "'from_dtype', the default) to treat it as categorical."
+            ) from exc
+    if np.isinf(out).any():
+        bad = ", ".join(
+            _name(X, columns[i]) for i in np.flatnonzero(np.isinf(out).any(0))
+        )
+        raise ValueError(f"Input X contains infinity in columns [{bad}].")
+    return out
+
+
+def _column_values(X, j) -> np.ndarray:
+    if _is_dataframe(X):
+        return X.iloc[:, j].to_numpy(dtype=object)
+    return np.asarray(X)[:, j]
+
+
+def _missing(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    if values.dtype.kind in "biu":
+        return np.zeros(values.shape, dtype=bool)
+    import pandas as pd
+
+    return np.asarray(pd.isna(values), dtype=bool)
+
+
+def _plain(value):
+    """A numpy scalar as the Python scalar it holds (JSON-storable)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _categories(values: np.ndarray, missing: np.ndarray, name: str) -> list:
+    present = values[~missing]
+    if values.dtype.kind != "O":
+        return [_plain(v) for v in np.unique(present)]
+    import pandas as pd
+
+    uniq = [_plain(v) for v in pd.unique(present)]
+    bad = [v for v in uniq if not isinstance(v, str | bool | int | float)]
+    if bad:
+        raise TypeError(
+            f"Categorical column {name} of X holds {type(bad[0]).__name__} values "
+            f"(e.g. {bad[0]!r}); categories must be strings, numbers or booleans."
+        )
+    try:
+        return sorted(uniq)
+    except TypeError:  # mixed types: group by type, then by value
+        return sorted(uniq, key=lambda v: (type(v).__name__, str(v)))
+
+
+def _codes(values: np.ndarray, categories: list) -> np.ndarray:
+    """Category codes: 2 + index of a known category, 1 if missing, 0 if unknown."""
+    missing = _missing(values)
+    if values.dtype.kind != "O":
+        cats = np.asarray(categories, dtype=np.float64)
+        x = values.astype(np.float64)
+        idx = np.clip(np.searchsorted(cats, x), 0, max(len(cats) - 1, 0))
+        known = cats[idx] == x if len(cats) else np.zeros(x.shape, dtype=bool)
+        codes = np.where(known, idx + 2, _UNKNOWN)
+    else:
+        import pandas as pd
+
+        index = pd.Index(categories, dtype=object)
+        idx = index.get_indexer(values)
+        codes = np.where(idx >= 0, idx + 2, _UNKNOWN)
+    return np.where(missing, _MISSING, codes)
+
+
+# --------------------------------------------------------------------------- numeric
+def _quantile_normal(x: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """Map each column through its training quantiles to a standard normal.
+
+    Ties (a spike of equal values) go to the middle of their quantile range,
+    as in :class:`~sklearn.preprocessing.QuantileTransformer`.
+    """
+    refs = np.linspace(0.0, 1.0, quantiles.shape[0])
+    out = np.empty_like(x)
+    for j in range(x.shape[1]):
+        q = quantiles[:, j]
+        up = np.interp(x[:, j], q, refs)
+        down = -np.interp(-x[:, j], -q[::-1], -refs[::-1])
+        out[:, j] = ndtri(np.clip(0.5 * (up + down), _CLIP, 1 - _CLIP))
+    return out
+
+
+def _fit_numeric(x: np.ndarray, scaling) -> dict:
+    n = x.shape[0]
+    with np.errstate(all="ignore"):
+        all_missing = np.isnan(x).all(axis=0)
+        median = np.where(
+            all_missing, 0.0, np.nanmedian(np.where(all_missing, 0, x), 0)
+        )
+    spec = {
+        "median": median,
+        "missing_indicator": [int(j) for j in np.flatnonzero(np.isnan(x).any(0))],
+        "scaling": scaling,
+    }
+    filled = np.where(np.isnan(x), median, x)
+    if scaling == "quantile":
+        n_q = max(2, min(_N_QUANTILES, n))
+        spec["quantiles"] = np.quantile(filled, np.linspace(0, 1, n_q), axis=0)
+    elif scaling == "robust":
+        q25, q75 = np.quantile(filled, [0.25, 0.75], axis=0)
+        scale = q75 - q25
+        std = filled.std(axis=0)
+        scale = np.where(scale > 0, scale, np.where(std > 0, std, 1.0))
+        spec["center"], spec["scale"] = median, scale
+    return spec
+
+
+def _transform_numeric(x: np.ndarray, spec: dict) -> np.ndarray:
+    missing = np.isnan(x)
+    filled = np.where(missing, spec["median"], x) if missing.any() else x
+    if spec["scaling"] == "quantile":
+        filled = _quantile_normal(filled, spec["quantiles"])
+    elif spec["scaling"] == "robust":
+        filled = (filled - spec["center"]) / spec["scale"]
+    indicators = missing[:, spec["missing_indicator"]].astype(np.float64)
+    return np.hstack([filled, indicators]) if indicators.shape[1] else filled
+
+
+# --------------------------------------------------------------------------- public
+def validate_inputs(estimator, X, *, reset: bool, dtype):
+    """Validate ``X`` and encode it for the network; on ``reset`` fit ``inputs_``.
+
+    Reads the estimator's ``categorical_features`` and ``numeric_scaling``.
+    Feature names and counts are checked (or set) as by ``validate_data``.
+    A numeric ``X`` without NaN, categorical columns or scaling is returned as
+    ``validate_data`` returns it (the fast path of plain numpy input).
+
+    Returns
+    -------
+    X_encoded : ndarray of shape (n_samples, encoded_width(inputs_))
+    """
+    if reset:
+        if _is_dataframe(X) or isinstance(estimator.categorical_features, str):
+            categorical = resolve_categorical(estimator.categorical_features, X)
+        else:  # a mask or indices over an array: its width comes from check_array
+            categorical = None
+    else:
+        categorical = estimator.inputs_["categorical"]
+    if categorical == [] or (categorical is None and not _is_dataframe(X)):
+        X = check_numeric_X(
+            estimator,
+            X,
+            reset=reset,
+            dtype=dtype,
+            order="C",
+            ensure_all_finite="allow-nan",
+        )
+        if categorical is None:
+            categorical = resolve_categorical(estimator.categorical_features, X)
+    else:
+        if not _is_dataframe(X):
+            X = check_numeric_X(
+                estimator,
+                X,
+                reset=reset,
+                dtype=None,
+                ensure_all_finite="allow-nan",
+            )
+        validate_data(estimator, X, reset=reset, skip_check_array=True)
+        if X.shape[0] == 0:
+            raise ValueError(
+                f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of "
+                "1 is required."
+            )
+    if reset:
+        numeric = [j for j in range(X.shape[1]) if j not in set(categorical)]
+        scaling = estimator.numeric_scaling
+        if scaling == "auto":
+            # Raw tabular data is learned from; numeric arrays pass as they are.
+            scaling = "quantile" if categorical else None
+        x = _numeric_block(X, numeric)
+        spec = {"numeric": numeric, "categorical": categorical}
+        spec.update(_fit_numeric(x, scaling))
+        spec["categories"] = []
+        for j in categorical:
+            values = _column_values(X, j)
+            spec["categories"].append(
+                _categories(values, _missing(values), _name(X, j))
+            )
+        spec["bins"] = None
+        estimator.inputs_ = spec
+    spec = estimator.inputs_
+    # Prediction on tabular data runs in float64, as on float64 arrays.
+    out_dtype = dtype[0] if isinstance(dtype, tuple | list) else dtype
+    if not spec["categorical"] and isinstance(X, np.ndarray):
+        out_dtype = X.dtype  # validated to dtype already
+        plain = spec["scaling"] is None and not spec["missing_indicator"]
+        if plain and not np.isnan(X).any():
+            return X  # the fast path: exactly what validate_data returned
+    x = _transform_numeric(_numeric_block(X, spec["numeric"]), spec)
+    codes = [
+        _codes(_column_values(X, j), cats)
+        for j, cats in zip(spec["categorical"], spec["categories"])
+    ]
+    parts = [x] + ([np.column_stack(codes)] if codes else [])
+    out = np.hstack(parts) if len(parts) > 1 else parts[0]
+    return np.ascontiguousarray(out, dtype=out_dtype)
+
+
+def plain_inputs(n_features: int) -> dict:
+    """The ``inputs_`` of an all-numeric X read as it is (models saved before it).
+
+    Examples
+    --------
+    >>> encoded_width(plain_inputs(3))
+    3
+    """
+    return {
+        "numeric": list(range(n_features)),
+        "categorical": [],
+        "median": np.zeros(n_features),
+        "missing_indicator": [],
+        "scaling": None,
+        "categories": [],
+        "bins": None,
+    }
+
+
+def encoded_width(spec: dict) -> int:
+    """Number of columns of the encoded X."""
+    return (
+        len(spec["numeric"]) + len(spec["missing_indicator"]) + len(spec["categorical"])
+    )
+
+
+def fit_bins(spec: dict, X, targets, kinds, kind: str, n_bins: int) -> dict:
+    """Bin edges of the piecewise-linear embeddings, learned on the encoded ``X``.
+
+    ``kind="piecewise_linear"``: quantile bins (``rtdl_num_embeddings.compute_bins``).
+    ``kind="piecewise_linear_tree"``: target-aware bins, the multi-task rule: for
+    every task, a decision tree per feature on that task's labelled rows gives
+    split points (``compute_bins`` with ``y``); a feature's edges are the union
+    over tasks, thinned evenly to at most ``n_bins + 1`` edges. Every task gets
+    the splits that matter to it.
+
+    ``targets`` is the :class:`~sklearn_mtl._tasks.TaskTargets` of ``y``;
+    ``kinds`` the task kinds. Returns a new spec with ``"bins"`` set.
+    """
+    import torch
+    from rtdl_num_embeddings import compute_bins
+
+    n_num = len(spec["numeric"])
+    x = np.asarray(X[:, :n_num], dtype=np.float32)
+    n = x.shape[0]
+    T = len(kinds)
+    bins = []
+    for j in range(n_num):
+        col = x[:, j]
+        lo, hi = float(col.min()), float(col.max())
+        if n < 3 or hi <= lo:
+            edges = np.array([lo, lo + 1.0 if hi <= lo else hi], dtype=np.float32)
+            bins.append(edges)
+            continue
+        nb = min(n_bins, n - 1)
+        column = torch.as_tensor(col[:, None])
+        found = []
+        if kind == "piecewise_linear_tree":
+            for t in range(T):
+                labelled = np.asarray(targets.labelled[:, t])
+                y = np.asarray(targets.values[labelled, t])
+                rows = col[labelled]
+                if labelled.sum() <= nb or np.ptp(y) == 0 or np.ptp(rows) == 0:
+                    continue
+                leaf = max(1, min(64, int(labelled.sum()) // nb))
+                found.append(
+                    compute_bins(
+                        torch.as_tensor(rows[:, None]),
+                        nb,
+                        tree_kwargs={"min_samples_leaf": leaf},
+                        y=torch.as_tensor(y),
+                        regression=kinds[t] == "regression",
+                    )[0].numpy()
+                )
+        if not found:
+            found.append(compute_bins(column, nb)[0].numpy())
+        edges = np.unique(
+            np.concatenate(found + [np.array([lo, hi])]).astype(np.float32)
+        )
+        if edges.shape[0] > n_bins + 1:
+            keep = np.unique(np.round(np.linspace(0, edges.shape[0] - 1, n_bins + 1)))
+            edges = edges[keep.astype(int)]
+        bins.append(edges)
+    return {**spec, "bins": bins}
+
+
+def input_module(spec: dict, num_embeddings, embedding_dim: int):
+    """The input embedding for ``spec`` (None when the encoded X is read as is)."""
+    if not spec["categorical"] and num_embeddings is None:
+        return None
+    import torch
+
+    n_num = len(spec["numeric"])
+    numeric = None
+    if num_embeddings is not None and n_num:
+        if num_embeddings not in NUM_EMBEDDINGS:
+            raise ValueError(f"Unknown num_embeddings {num_embeddings!r}.")
+        bins = None
+        if spec["bins"] is not None:
+            bins = [
+                torch.as_tensor(np.asarray(b, dtype=np.float32)) for b in spec["bins"]
+            ]
+        numeric = numeric_embedding(num_embeddings, n_num, embedding_dim, bins)
+    return TabularEmbedding(
+        n_num,
+        len(spec["missing_indicator"]),
+        [len(c) + 2 for c in spec["categories"]],
+        numeric,
+        embedding_dim,
+    )

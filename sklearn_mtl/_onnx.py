@@ -1,0 +1,549 @@
+"""skl2onnx converters for the multi-task estimators (the ``[onnx]`` extra).
+
+The trained torch network is exported as a whole with ``torch.onnx.export``
+(no per-layer converters, so any network the estimator builds, a custom
+``trunk`` included, exports the same way) and its graph is spliced into the
+skl2onnx graph between the pipeline's upstream variable (cast to float32) and
+a decoding part written in ONNX operators: per-task slices of the fused
+output, sigmoid / softmax probabilities, labels gathered from each task's
+classes, and regression values unscaled with the task's mean and scale.
+
+skl2onnx, onnx and torch's exporter are imported only when a conversion runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+import warnings
+
+import numpy as np
+
+#: Exporters of the torch network; the first is the default.
+EXPORTERS = ("dynamo", "torchscript")
+#: Lowest opset torch's dynamo-based exporter writes.
+_DYNAMO_MIN_OPSET = 18
+_ALIAS = "SklearnMtl{}"
+
+
+# --------------------------------------------------------------------------- checks
+def _check_exportable(est) -> None:
+    """Raise a ValueError naming the parameter that prevents an exact export."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(est)
+    if getattr(est, "precision", "float32") != "float32":
+        raise ValueError(
+            f"{type(est).__name__} with precision={est.precision!r} cannot be "
+            "exported to ONNX: its predictions run under bfloat16 autocast, which "
+            "an ONNX float32 graph does not reproduce. Refit with "
+            "precision='float32'."
+        )
+    inputs = getattr(est, "inputs_", None)
+    if inputs is not None and (
+        inputs["categorical"] or inputs["missing_indicator"] or inputs["scaling"]
+    ):
+        what = []
+        if inputs["categorical"]:
+            what.append(f"categorical columns {inputs['categorical']}")
+        if inputs["missing_indicator"]:
+            what.append("NaN in numeric columns")
+        if inputs["scaling"]:
+            what.append("numeric_scaling")
+        raise ValueError(
+            f"{type(est).__name__} encodes its input outside the network "
+            f"({', '.join(what)}; see categorical_features and numeric_scaling), "
+            "which the ONNX converter does not write yet. Encode X in the Pipeline "
+            "(e.g. OneHotEncoder, SimpleImputer, QuantileTransformer, which skl2onnx "
+            "converts) and fit with categorical_features=None, numeric_scaling=None."
+        )
+
+
+def _output_names_of(task) -> tuple[str, str | None]:
+    """Requested ONNX output names of a task (skl2onnx may sanitise them)."""
+    if task.is_classification:
+        return f"{task.name}_label", f"{task.name}_probabilities"
+    return f"{task.name}_value", None
+
+
+def _label_kind(classes: np.ndarray) -> str:
+    """ONNX label type of a task's classes: 'string', 'bool', 'int' or 'float'."""
+    if classes.dtype.kind == "b" or (
+        classes.dtype.kind == "O"
+        and all(isinstance(c, bool | np.bool_) for c in classes)
+    ):
+        return "bool"
+    if classes.dtype.kind in "iu":
+        return "int"
+    if classes.dtype.kind == "f":
+        return "float"
+    if classes.dtype.kind in "US" or all(isinstance(c, str) for c in classes):
+        return "string"
+    raise ValueError(
+        f"Classes {classes.tolist()!r} of dtype {classes.dtype} have no ONNX tensor "
+        "type; labels must be strings, integers, floats or bools."
+    )
+
+
+def _label_type(task):
+    from skl2onnx.common.data_types import (
+        BooleanTensorType,
+        DoubleTensorType,
+        FloatTensorType,
+        Int64TensorType,
+        StringTensorType,
+    )
+
+    if not task.is_classification:
+        return FloatTensorType([None])
+    return {
+        "bool": BooleanTensorType,
+        "int": Int64TensorType,
+        "float": DoubleTensorType,
+        "string": StringTensorType,
+    }[_label_kind(task.classes)]([None])
+
+
+# --------------------------------------------------------------------------- parser
+def _parse(scope, model, inputs, custom_parsers=None):
+    """Declare the operator and its outputs: per task, label then probabilities."""
+    from skl2onnx._supported_operators import get_model_alias
+    from skl2onnx.common.data_types import FloatTensorType
+
+    _check_exportable(model)
+    operator = scope.declare_local_operator(get_model_alias(type(model)), model)
+    operator.inputs = list(inputs)
+    for task in model.tasks_.tasks:
+        label_name, proba_name = _output_names_of(task)
+        operator.outputs.append(
+            scope.declare_local_variable(label_name, _label_type(task))
+        )
+        if proba_name is not None:
+            operator.outputs.append(
+                scope.declare_local_variable(proba_name, FloatTensorType())
+            )
+    return list(operator.outputs)
+
+
+# --------------------------------------------------------------------------- shapes
+def _calculate_shapes(operator) -> None:
+    """Set each output's shape: labels (N,), probabilities (N, n_classes)."""
+    from skl2onnx.common.data_types import (
+        BooleanTensorType,
+        DoubleTensorType,
+        FloatTensorType,
+        Int32TensorType,
+        Int64TensorType,
+    )
+    from skl2onnx.common.utils import check_input_and_output_types
+
+    check_input_and_output_types(
+        operator,
+        good_input_types=[
+            FloatTensorType,
+            DoubleTensorType,
+            Int64TensorType,
+            Int32TensorType,
+            BooleanTensorType,
+        ],
+    )
+    est = operator.raw_operator
+    n = operator.inputs[0].get_first_dimension()
+    n_features = sum(v.get_second_dimension() or 0 for v in operator.inputs)
+    if all(v.get_second_dimension() for v in operator.inputs) and (
+        n_features != est.n_features_in_
+    ):
+        raise ValueError(
+            f"The ONNX input of {type(est).__name__} has {n_features} features but "
+            f"the estimator was fitted on {est.n_features_in_}."
+        )
+    outputs = iter(operator.outputs)
+    for task in est.tasks_.tasks:
+        next(outputs).type.shape = [n]
+        if task.is_classification:
+            next(outputs).type.shape = [n, len(task.classes)]
+
+
+# --------------------------------------------------------------------------- export
+@contextlib.contextmanager
+def _quiet_export():
+    """Silence the exporter's progress prints, deprecation notes and log lines."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+        ):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def export_network(est, opset: int, exporter: str = "dynamo"):
+    """The estimator's torch network as an ONNX ``ModelProto``.
+
+    One input ``(n, n_features)`` float32, one output ``(n, sum of task widths)``
+    float32, ``n`` dynamic; local functions are inlined.
+    """
+    import onnx
+    import torch
+
+    if exporter not in EXPORTERS:
+        raise ValueError(
+            f"exporter must be one of {list(EXPORTERS)}, got {exporter!r}."
+        )
+    module = copy.deepcopy(est.module_).to("cpu").eval()
+    example = torch.zeros(2, est.n_features_in_, dtype=torch.float32)
+    width = int(est.tasks_.offsets[-1])
+    described = f"architecture={est.architecture!r}" + (
+        "" if est.trunk is None else f", trunk={est.trunk!r}"
+    )
+    try:
+        with torch.no_grad():
+            out = module(example)
+    except Exception as exc:
+        raise ValueError(
+            f"The network of {type(est).__name__}({described}) does not map a float32 "
+            f"tensor (n, {est.n_features_in_}) to its outputs, so it cannot be "
+            f"exported to ONNX: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, width):
+        raise ValueError(
+            f"The network of {type(est).__name__}({described}) must return one tensor "
+            f"(n, {width}) to be exported to ONNX; it returned "
+            f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out)}."
+        )
+    try:
+        with _quiet_export():
+            if exporter == "dynamo":
+                program = torch.onnx.export(
+                    module,
+                    (example,),
+                    dynamo=True,
+                    opset_version=opset,
+                    input_names=["X"],
+                    output_names=["outputs"],
+                    dynamic_shapes=({0: torch.export.Dim("n_samples")},),
+                    verbose=False,
+                )
+                model = program.model_proto
+            else:
+                buffer = io.BytesIO()
+                torch.onnx.export(
+                    module,
+                    (example,),
+                    buffer,
+                    dynamo=False,
+                    opset_version=opset,
+                    input_names=["X"],
+                    output_names=["outputs"],
+                    dynamic_axes={"X": {0: "n_samples"}, "outputs": {0: "n_samples"}},
+                )
+                model = onnx.load_from_string(buffer.getvalue())
+    except ImportError as exc:
+        raise ImportError(
+            f"torch's {exporter!r} ONNX exporter needs a package that is missing "
+            f"({exc}); install sklearn-mtl[onnx]."
+        ) from exc
+    except Exception as exc:
+        raise ValueError(
+            f"torch.onnx.export (exporter={exporter!r}) could not export the network "
+            f"of {type(est).__name__}({described}): {type(exc).__name__}: {exc}"
+        ) from exc
+    if model.functions:
+        model = onnx.inliner.inline_local_functions(model)
+    if len(model.graph.input) != 1 or len(model.graph.output) != 1:
+        raise ValueError(
+            f"The exported network of {type(est).__name__}({described}) has "
+            f"{len(model.graph.input)} inputs and {len(model.graph.output)} outputs; "
+            "an ONNX export needs exactly one of each."
+        )
+    return model
+
+
+def _subgraphs(attr) -> list:
+    """The graphs held by a node attribute (the bodies of If / Loop / Scan)."""
+    from onnx import AttributeProto
+
+    if attr.type == AttributeProto.GRAPH:
+        return [attr.g]
+    return list(attr.graphs) if attr.type == AttributeProto.GRAPHS else []
+
+
+def _graph_names(graph, names: set) -> set:
+    """Every value name used in ``graph`` and its subgraphs."""
+    names.update(i.name for i in graph.input)
+    names.update(o.name for o in graph.output)
+    names.update(t.name for t in graph.initializer)
+    for node in graph.node:
+        names.update(node.input)
+        names.update(node.output)
+        for attr in node.attribute:
+            for sub in _subgraphs(attr):
+                _graph_names(sub, names)
+    names.discard("")
+    return names
+
+
+def _rename_graph(graph, mapping: dict) -> None:
+    """Rename every value of ``graph`` (and subgraphs) in place by ``mapping``."""
+
+    def rename(values):
+        for i, name in enumerate(values):
+            if name:
+                values[i] = mapping[name]
+
+    for value in [*graph.input, *graph.output, *graph.value_info, *graph.initializer]:
+        value.name = mapping.get(value.name, value.name)
+    for node in graph.node:
+        rename(node.input)
+        rename(node.output)
+        for attr in node.attribute:
+            for sub in _subgraphs(attr):
+                _rename_graph(sub, mapping)
+
+
+def _fill_optional_inputs(scope, container, node) -> None:
+    """Give a node's omitted optional inputs ("") explicit values.
+
+    skl2onnx's graph sorting takes "" for a missing value. Torch writes
+    ``Clip(x, "", max)`` for a one-sided clamp (the piecewise-linear numeric
+    embeddings): the omitted bound becomes the float32 limit, which is what ONNX
+    means by it.
+    """
+    inputs = list(node.input)
+    while inputs and not inputs[-1]:
+        inputs.pop()
+    if all(inputs):
+        del node.input[len(inputs) :]
+        return
+    if node.op_type != "Clip":
+        raise ValueError(
+            f"The exported network has an operator {node.op_type} with an omitted "
+            "optional input, which this converter cannot place in the pipeline's "
+            "graph."
+        )
+    limit = np.finfo(np.float32).max
+    for i, name in enumerate(inputs):
+        if not name:
+            bound = -limit if i == 1 else limit
+            inputs[i] = _constant(
+                scope, container, "clip_bound", np.array(bound, dtype=np.float32)
+            )
+    del node.input[:]
+    node.input.extend(inputs)
+
+
+def _splice(scope, container, model, input_name: str, output_name: str) -> None:
+    """Add ``model``'s nodes and initializers to ``container``.
+
+    ``model``'s input reads ``input_name`` and its output is written to
+    ``output_name``; every other name is made unique in the scope.
+    """
+    graph = model.graph
+    mapping = {
+        name: scope.get_unique_variable_name("mtl_net_" + name)
+        for name in sorted(_graph_names(graph, set()))
+    }
+    mapping[graph.input[0].name] = input_name
+    mapping[graph.output[0].name] = output_name
+    graph = copy.deepcopy(graph)
+    _rename_graph(graph, mapping)
+    for node in graph.node:
+        node.name = scope.get_unique_operator_name("mtl_net_" + (node.op_type))
+        _fill_optional_inputs(scope, container, node)
+        container.nodes.append(node)
+    container.initializers.extend(graph.initializer)
+    for opset in model.opset_import:
+        container.node_domain_version_pair_sets.add((opset.domain, opset.version))
+
+
+# --------------------------------------------------------------------------- converter
+def _constant(scope, container, name, array: np.ndarray) -> str:
+    from onnx import numpy_helper
+
+    tensor = numpy_helper.from_array(array, scope.get_unique_variable_name(name))
+    container.initializers.append(tensor)
+    return tensor.name
+
+
+def _convert(scope, operator, container) -> None:
+    """Network graph, then each task's decoding, in ONNX operators."""
+    from onnx import TensorProto
+    from skl2onnx.common._apply_operation import apply_cast
+    from skl2onnx.operator_converters.common import concatenate_variables
+
+    est = operator.raw_operator
+    _check_exportable(est)
+    exporter = container.get_options(est, dict(exporter=EXPORTERS[0]))["exporter"]
+    opset = container.target_opset
+    if exporter == "dynamo" and opset < _DYNAMO_MIN_OPSET:
+        raise ValueError(
+            f"target_opset={opset} is below {_DYNAMO_MIN_OPSET}, the lowest opset "
+            "torch's dynamo exporter writes; convert with target_opset >= "
+            f"{_DYNAMO_MIN_OPSET}, or with options={{{type(est).__name__}: "
+            "{'exporter': 'torchscript'}}."
+        )
+    if exporter == "torchscript":
+        from torch.onnx._constants import ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET
+
+        opset = min(opset, ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET)
+    model = export_network(est, opset, exporter)
+
+    def name(seed):
+        return scope.get_unique_variable_name(seed)
+
+    def node(op_type, inputs, outputs, **attrs):
+        container.add_node(
+            op_type,
+            inputs,
+            outputs,
+            op_version=container.target_opset,
+            name=scope.get_unique_operator_name("mtl_" + op_type),
+            **attrs,
+        )
+
+    source = concatenate_variables(scope, operator.inputs, container)
+    X = name("mtl_input")
+    apply_cast(scope, source, X, container, to=TensorProto.FLOAT)
+    fused = name("mtl_outputs")
+    _splice(scope, container, model, X, fused)
+
+    axis1 = _constant(scope, container, "mtl_axis1", np.array([1], dtype=np.int64))
+    flat = _constant(scope, container, "mtl_flat", np.array([-1], dtype=np.int64))
+    outputs = iter(operator.outputs)
+    for i, task in enumerate(est.tasks_.tasks):
+        start, stop = est.tasks_.offsets[i : i + 2]
+        part = name(f"mtl_{task.name}_outputs")
+        node(
+            "Slice",
+            [
+                fused,
+                _constant(scope, container, "mtl_start", np.array([start], np.int64)),
+                _constant(scope, container, "mtl_stop", np.array([stop], np.int64)),
+                axis1,
+            ],
+            part,
+        )
+        label = next(outputs).full_name
+        if task.kind == "regression":
+            scaled, shifted = name("mtl_scaled"), name("mtl_value")
+            scale = np.array([task.scale], np.float32)
+            mean = np.array([task.mean], np.float32)
+            node("Mul", [part, _constant(scope, container, "mtl_scale", scale)], scaled)
+            node(
+                "Add", [scaled, _constant(scope, container, "mtl_mean", mean)], shifted
+            )
+            node("Reshape", [shifted, flat], label)
+            continue
+        proba = next(outputs).full_name
+        index = name("mtl_index")
+        if task.kind == "binary":
+            # Class 1 where the logit is > 0, as Task.decode; [1 - p, p] as columns.
+            p, q = name("mtl_p"), name("mtl_1_minus_p")
+            one = _constant(scope, container, "mtl_one", np.array([1], np.float32))
+            zero = _constant(scope, container, "mtl_zero", np.array([0], np.float32))
+            node("Sigmoid", [part], p)
+            node("Sub", [one, p], q)
+            node("Concat", [q, p], proba, axis=1)
+            positive, as_int = name("mtl_positive"), name("mtl_positive_int")
+            node("Greater", [part, zero], positive)
+            node("Cast", [positive], as_int, to=TensorProto.INT64)
+            node("Reshape", [as_int, flat], index)
+        else:
+            node("Softmax", [part], proba, axis=1)
+            node("ArgMax", [part], index, axis=1, keepdims=0)
+        classes = task.classes
+        kind = _label_kind(classes)
+        classes = {
+            "bool": lambda c: c.astype(bool),
+            "int": lambda c: c.astype(np.int64),
+            "float": lambda c: c.astype(np.float64),
+            "string": lambda c: np.array([str(v) for v in c], dtype=object),
+        }[kind](classes)
+        node(
+            "Gather",
+            [_constant(scope, container, "mtl_classes", classes), index],
+            label,
+            axis=0,
+        )
+
+
+# --------------------------------------------------------------------------- register
+def register() -> None:
+    """Register the skl2onnx converters of the three multi-task estimators.
+
+    After this call ``skl2onnx.to_onnx`` converts a fitted
+    :class:`~sklearn_mtl.MultiTaskNeuralEstimator`,
+    :class:`~sklearn_mtl.MultiTaskClassifier` or
+    :class:`~sklearn_mtl.MultiTaskRegressor`, alone or as the last step of a
+    :class:`~sklearn.pipeline.Pipeline` with preprocessing, into one ONNX graph.
+    Calling it again is harmless.
+
+    The graph has, for each task in order, the outputs:
+
+    - ``<task>_label`` (classification): ``(n,)`` labels, typed as the task's
+      classes (string, int64, double or bool), equal to ``predict``;
+    - ``<task>_probabilities`` (classification): ``(n, n_classes)`` float32, equal
+      to ``predict_proba`` (columns in the order of the task's ``classes``);
+    - ``<task>_value`` (regression): ``(n,)`` float32 predictions.
+
+    Task names are used as they are (``"has churn"`` gives ``"has churn_label"``);
+    skl2onnx suffixes a number only if a name clashes with another variable of
+    the graph (``InferenceSession.get_outputs()`` lists the names).
+
+    The torch network is exported by ``torch.onnx.export``; choose the exporter
+    with skl2onnx's options: ``options={MultiTaskClassifier: {"exporter":
+    "torchscript"}}`` uses torch's older TorchScript exporter (no ``onnxscript``
+    needed, any ``target_opset``; deprecated by torch), the default ``"dynamo"``
+    the current one (``target_opset >= 18``).
+
+    Raises
+    ------
+    ImportError
+        If skl2onnx is not installed (``pip install sklearn-mtl[onnx]``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skl2onnx import to_onnx
+    >>> from sklearn_mtl import MultiTaskClassifier
+    >>> from sklearn_mtl.onnx import register
+    >>> register()
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(100, 3)).astype(np.float32)
+    >>> y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0])
+    >>> clf = MultiTaskClassifier(hidden_layer_sizes=(8,), max_iter=5,
+    ...                           random_state=0).fit(X, y)
+    >>> onx = to_onnx(clf, X[:1])
+    >>> [o.name for o in onx.graph.output]
+    ['task_0_label', 'task_0_probabilities', 'task_1_label', 'task_1_probabilities']
+    """
+    try:
+        from skl2onnx import update_registered_converter
+    except ImportError as exc:
+        raise ImportError(
+            "ONNX export needs skl2onnx, onnx and onnxruntime: "
+            "pip install sklearn-mtl[onnx]"
+        ) from exc
+
+    from ._estimator import (
+        MultiTaskClassifier,
+        MultiTaskNeuralEstimator,
+        MultiTaskRegressor,
+    )
+
+    for cls in (MultiTaskNeuralEstimator, MultiTaskClassifier, MultiTaskRegressor):
+        update_registered_converter(
+            cls,
+            _ALIAS.format(cls.__name__),
+            _calculate_shapes,
+            _convert,
+            parser=_parse,
+            options={"exporter": list(EXPORTERS)},
+        )

@@ -1,0 +1,248 @@
+"""Raw tabular X: categorical columns, numeric scaling, NaN, embeddings, ensembles."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import ndtri
+from sklearn.exceptions import ConvergenceWarning
+
+from sklearn_mtl import MultiTaskClassifier, MultiTaskNeuralEstimator, load, save
+from sklearn_mtl._inputs import resolve_categorical, validate_inputs
+
+pd = pytest.importorskip("pandas")
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+SMALL = dict(hidden_layer_sizes=(16,), max_iter=5, random_state=0, device="cpu")
+
+
+def _frame(n=120, seed=0):
+    rng = np.random.RandomState(seed)
+    X = pd.DataFrame(
+        {
+            "num": rng.normal(size=n),
+            "city": rng.choice(["paris", "rome", "oslo"], n),
+            "flag": rng.rand(n) > 0.5,
+            "grade": pd.Categorical(rng.choice(["lo", "hi"], n)),
+            "spiky": np.where(rng.rand(n) < 0.2, np.nan, rng.exponential(size=n)),
+        }
+    )
+    y = pd.DataFrame(
+        {
+            "hot": np.where((X.city == "rome") | (X.num > 0.5), "yes", "no"),
+            "size": 2 * X.num + X.flag + X.spiky.fillna(0),
+        }
+    )
+    return X, y
+
+
+class _Holder:
+    """A bare object validate_inputs can set feature names and inputs_ on."""
+
+    def __init__(self, categorical_features="from_dtype", numeric_scaling="auto"):
+        self.categorical_features = categorical_features
+        self.numeric_scaling = numeric_scaling
+
+    def __sklearn_tags__(self):
+        from sklearn.base import BaseEstimator
+
+        return BaseEstimator().__sklearn_tags__()
+
+
+def test_from_dtype_takes_category_str_object_and_bool_columns():
+    X, _ = _frame()
+    X["obj"] = X["city"].astype(object)
+    assert resolve_categorical("from_dtype", X) == [1, 2, 3, 5]
+    assert resolve_categorical(None, X) == []
+    assert resolve_categorical("from_dtype", X.to_numpy()) == []
+    assert resolve_categorical([4, 1, 1], X) == [1, 4]
+    assert resolve_categorical(np.array([0, 1, 0, 0, 0, 0], bool), X) == [1]
+    assert resolve_categorical(["grade", "city"], X) == [1, 3]
+
+
+@pytest.mark.parametrize(
+    "spec, error, match",
+    [
+        ([7], ValueError, r"indices \[7\] out of range: X has 6 features"),
+        ([True, False], ValueError, "boolean mask of length 2 but X has 6"),
+        (["town"], ValueError, r"names columns \['town'\] that are not in X"),
+        ([0.5], TypeError, "array of dtype float64"),
+    ],
+)
+def test_categorical_features_errors_name_the_fault(spec, error, match):
+    X, _ = _frame()
+    X["obj"] = X["city"]
+    with pytest.raises(error, match=match):
+        resolve_categorical(spec, X)
+
+
+def test_codes_unknown_and_missing_against_hand_computation():
+    X = pd.DataFrame({"c": ["b", "a", None, "b"], "x": [1.0, 2.0, 3.0, 4.0]})
+    holder = _Holder(numeric_scaling=None)
+    enc = validate_inputs(holder, X, reset=True, dtype=np.float32)
+    spec = holder.inputs_
+    assert spec["categorical"] == [0] and spec["numeric"] == [1]
+    assert spec["categories"] == [["a", "b"]]
+    # Columns: numeric, then codes (0 unknown, 1 missing, 2 + index).
+    np.testing.assert_array_equal(enc, [[1, 3], [2, 2], [3, 1], [4, 3]])
+    new = pd.DataFrame({"c": ["zzz", np.nan, "a"], "x": [0.0, 0.0, 0.0]})
+    enc = validate_inputs(holder, new, reset=False, dtype=np.float32)
+    np.testing.assert_array_equal(enc[:, 1], [0, 1, 2])
+
+
+def test_nan_numeric_imputed_with_median_and_indicator():
+    X = np.array([[1.0, 5.0], [np.nan, 6.0], [3.0, 7.0], [5.0, 8.0]])
+    holder = _Holder()
+    enc = validate_inputs(holder, X, reset=True, dtype=np.float32)
+    assert holder.inputs_["missing_indicator"] == [0]
+    # median of column 0 over labelled values (1, 3, 5) is 3; indicator last.
+    np.testing.assert_array_equal(enc, [[1, 5, 0], [3, 6, 1], [3, 7, 0], [5, 8, 0]])
+    # A column without NaN in fit gets the median, no indicator, at predict.
+    enc = validate_inputs(
+        holder, np.array([[2.0, np.nan]]), reset=False, dtype=np.float32
+    )
+    np.testing.assert_array_equal(enc, [[2, 6.5, 0]])
+
+
+def test_plain_numpy_is_returned_as_validated():
+    X = np.arange(12, dtype=np.float32).reshape(4, 3)
+    holder = _Holder()
+    assert validate_inputs(holder, X, reset=True, dtype=np.float32) is X
+    assert holder.inputs_["scaling"] is None
+
+
+def test_quantile_scaling_against_hand_computation():
+    X = pd.DataFrame({"c": list("abababab"), "x": [0.0, 0, 0, 0, 1, 2, 3, 4]})
+    holder = _Holder()
+    enc = validate_inputs(holder, X, reset=True, dtype=np.float64)
+    assert holder.inputs_["scaling"] == "quantile"
+    # 8 rows: quantile k of 7 at x = [0, 0, 0, 0, 1, 2, 3, 4]; the tie at 0
+    # spans quantiles 0 to 3/7 and goes to its middle, 1.5 / 7.
+    expected = ndtri(
+        np.clip(np.array([1.5, 1.5, 1.5, 1.5, 4, 5, 6, 7]) / 7, 1e-7, 1 - 1e-7)
+    )
+    np.testing.assert_allclose(enc[:, 0], expected)
+
+
+def test_robust_scaling_against_hand_computation():
+    X = pd.DataFrame({"c": list("abcde"), "x": [1.0, 2.0, 3.0, 4.0, 100.0]})
+    holder = _Holder(numeric_scaling="robust")
+    enc = validate_inputs(holder, X, reset=True, dtype=np.float64)
+    np.testing.assert_allclose(enc[:, 0], (X.x - 3.0) / (4.0 - 2.0))
+
+
+def test_non_numeric_column_error_names_the_column():
+    X, y = _frame()
+    est = MultiTaskNeuralEstimator(categorical_features=["grade"], **SMALL)
+    with pytest.raises(ValueError, match=r"Column 'city' of X .* is not numeric"):
+        est.fit(X, y)
+    with pytest.raises(ValueError, match=r"non-numeric columns: \['city'"):
+        MultiTaskNeuralEstimator(categorical_features=None, **SMALL).fit(X, y)
+
+
+def test_infinity_error_names_the_column():
+    X, y = _frame()
+    X.loc[0, "num"] = np.inf
+    with pytest.raises(ValueError, match=r"infinity in columns \['num'\]"):
+        MultiTaskNeuralEstimator(**SMALL).fit(X, y)
+
+
+def test_dataframe_end_to_end_learns_and_handles_new_categories():
+    X, y = _frame(400)
+    est = MultiTaskNeuralEstimator(
+        **dict(SMALL, max_iter=60, hidden_layer_sizes=(32,), learning_rate_init=0.01),
+        task_types={"size": "regression"},
+    ).fit(X, y)
+    assert est.inputs_["categorical"] == [1, 2, 3]
+    assert est.inputs_["missing_indicator"] == [1]  # position of 'spiky' among numerics
+    assert list(est.feature_names_in_) == list(X.columns)
+    assert est.score(X, y) > 0.8
+    X_new = X.head(3).copy()
+    X_new["city"] = ["tokyo", None, "rome"]
+    assert est.predict(X_new).shape == (3, 2)
+    with pytest.raises(ValueError, match="feature names"):
+        est.predict(X[X.columns[::-1]])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(num_embeddings="piecewise_linear"),
+        dict(num_embeddings="piecewise_linear_tree", n_bins=8),
+        dict(num_embeddings="periodic", n_ensemble=3),
+        dict(n_ensemble=2, architecture="ple", expert_layer_sizes=(8,)),
+        dict(solver="adamw", alpha=1e-2, numeric_scaling="robust"),
+    ],
+)
+def test_persistence_and_pickle_round_trip_exactly(params, tmp_path):
+    X, y = _frame()
+    est = MultiTaskNeuralEstimator(
+        **SMALL, task_types={"size": "regression"}, **params
+    ).fit(X, y)
+    path = tmp_path / "m.mtl"
+    save(est, path)
+    for other in (load(path), pickle.loads(pickle.dumps(est))):
+        np.testing.assert_array_equal(other.predict(X), est.predict(X))
+        assert other.inputs_["categories"] == est.inputs_["categories"]
+        bins, other_bins = est.inputs_["bins"], other.inputs_["bins"]
+        assert (bins is None) == (other_bins is None)
+        for a, b in zip(bins or [], other_bins or []):
+            np.testing.assert_array_equal(a, b)
+            assert a.dtype == b.dtype
+
+
+def test_tree_bins_are_target_aware_and_at_most_n_bins():
+    rng = np.random.RandomState(0)
+    x = rng.uniform(0, 10, size=2000)
+    X = pd.DataFrame({"x": x, "c": rng.choice(["a", "b"], 2000)})
+    y = (x > 7.3).astype(int)
+    est = MultiTaskClassifier(
+        num_embeddings="piecewise_linear_tree", n_bins=4, numeric_scaling=None, **SMALL
+    ).fit(X, y)
+    edges = est.inputs_["bins"][0]
+    assert 2 <= len(edges) <= 5 and np.all(np.diff(edges) > 0)
+    # The one split that matters is found by the tree on the target.
+    assert np.min(np.abs(edges - 7.3)) < 0.1
+
+
+def test_ensemble_averages_member_probabilities():
+    X, y = _frame()
+    est = MultiTaskNeuralEstimator(
+        **SMALL, n_ensemble=4, task_types={"size": "regression"}
+    ).fit(X, y)
+    module = est.module_
+    X_enc = validate_inputs(est, X, reset=False, dtype=np.float32)
+    import torch
+
+    module.train()
+    with torch.no_grad():
+        members = module(torch.as_tensor(X_enc))  # (k, n, W): no dropout here
+    module.eval()
+    assert members.shape == (4, len(X), 2)
+    p_hot = torch.sigmoid(members[:, :, 0]).mean(0).numpy()
+    np.testing.assert_allclose(est.predict_proba(X)[0][:, 1], p_hot, rtol=1e-5)
+    size = members[:, :, 1].mean(0).numpy() * est.tasks_.tasks[1].scale
+    size += est.tasks_.tasks[1].mean
+    np.testing.assert_allclose(est.predict(X)[:, 1].astype(float), size, rtol=1e-4)
+
+
+def test_allow_nan_tag_and_numpy_nan_fit():
+    X = np.random.RandomState(0).normal(size=(60, 3))
+    X[::7, 1] = np.nan
+    y = (np.nan_to_num(X[:, 0]) > 0).astype(int)
+    clf = MultiTaskClassifier(**SMALL).fit(X, y)
+    assert clf.__sklearn_tags__().input_tags.allow_nan
+    assert clf.inputs_["missing_indicator"] == [1]
+    assert clf.predict(X).shape == (60,)
+
+
+def test_numpy_input_unchanged_by_the_new_parameters():
+    X = np.random.RandomState(0).normal(size=(80, 4))
+    y = (X[:, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = MultiTaskClassifier(**SMALL).fit(X, y)
+        b = MultiTaskClassifier(**SMALL, numeric_scaling=None).fit(X, y)
+    assert a.module_.__class__.__name__ == "SharedBottomNetwork"
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))

@@ -1,0 +1,283 @@
+"""ONNX export through skl2onnx, checked against the estimator with onnxruntime."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from torch import nn
+
+from sklearn_mtl import (
+    MultiTaskClassifier,
+    MultiTaskNeuralEstimator,
+    MultiTaskRegressor,
+)
+
+pd = pytest.importorskip("pandas")
+skl2onnx = pytest.importorskip("skl2onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from sklearn_mtl.onnx import register  # noqa: E402
+
+register()
+
+# The legacy exporter is ~20x faster than dynamo on these tiny networks: the
+# architecture sweep uses it, the default (dynamo) has its own tests.
+FAST = {"exporter": "torchscript"}
+SMALL = dict(hidden_layer_sizes=(8,), expert_layer_sizes=(6,), n_experts=3)
+
+
+@pytest.fixture(autouse=True)
+def _no_convergence_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _data(n=160, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 5))
+    y = pd.DataFrame(
+        {
+            "churn": np.where(X[:, 0] + X[:, 1] > 0, "yes", "no"),
+            "segment": np.digitize(X[:, 2], [-0.5, 0.5]) * 10 + 1,
+            "spend": 50.0 * X[:, 3] + 1000.0,
+            "active": X[:, 4] > 0,
+        }
+    )
+    return X, y
+
+
+def _run(onx, X):
+    sess = ort.InferenceSession(onx.SerializeToString())
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(None, {sess.get_inputs()[0].name: X})))
+
+
+def _assert_matches(model, X, result, tasks):
+    """ONNX labels equal predict, probabilities and values within tolerance."""
+    pred = model.predict(X)
+    pred = pred.reshape(len(X), -1)
+    proba = model.predict_proba(X) if hasattr(model, "predict_proba") else None
+    if proba is not None and not isinstance(proba, list):
+        proba = [proba]
+    for j, task in enumerate(tasks):
+        if task.is_classification:
+            labels = result[f"{task.name}_label"]
+            assert labels.shape == (len(X),)
+            np.testing.assert_array_equal(labels, pred[:, j].astype(labels.dtype))
+            np.testing.assert_allclose(
+                result[f"{task.name}_probabilities"], proba[j], rtol=0, atol=1e-5
+            )
+        else:
+            value = result[f"{task.name}_value"]
+            assert value.shape == (len(X),)
+            np.testing.assert_allclose(value, pred[:, j].astype(float), rtol=1e-4)
+
+
+def _trunk():
+    return nn.Sequential(nn.Linear(5, 6), nn.LayerNorm(6), nn.GELU())
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(architecture="shared_bottom"),
+        dict(architecture="shared_bottom", head_layer_sizes=(4,)),
+        dict(architecture="mmoe"),
+        dict(architecture="mmoe", head_layer_sizes=(4,)),
+        dict(architecture="omoe"),
+        dict(architecture="cgc"),
+        dict(architecture="ple", n_levels=2, head_layer_sizes=(4,)),
+        dict(architecture="cross_stitch"),
+        dict(architecture="shared_bottom", trunk=_trunk),
+        dict(architecture="ple", trunk=_trunk),
+    ],
+    ids=lambda p: "-".join(
+        f"{k}={getattr(v, '__name__', v)}" for k, v in p.items() if k != "n_levels"
+    ),
+)
+def test_pipeline_round_trip_every_architecture(params):
+    X, y = _data()
+    est = MultiTaskNeuralEstimator(
+        **SMALL,
+        **params,
+        max_iter=20,
+        random_state=0,
+        task_types={"spend": "regression"},
+    )
+    pipe = make_pipeline(StandardScaler(), est).fit(X, y)
+    X32 = X.astype(np.float32)
+    onx = skl2onnx.to_onnx(pipe, X32[:1], options={type(est): FAST})
+    assert [o.name for o in onx.graph.output] == [
+        "churn_label",
+        "churn_probabilities",
+        "segment_label",
+        "segment_probabilities",
+        "spend_value",
+        "active_label",
+        "active_probabilities",
+    ]
+    result = _run(onx, X32)
+    assert result["churn_label"].dtype == object  # strings
+    assert result["segment_label"].dtype == np.int64
+    assert result["active_label"].dtype == bool
+    assert result["segment_probabilities"].shape == (len(X), 3)
+    assert result["churn_probabilities"].shape == (len(X), 2)
+    _assert_matches(pipe, X32, result, est.tasks_.tasks)
+    # The batch dimension is dynamic: one row gives the same answer.
+    one = _run(onx, X32[:1])
+    np.testing.assert_allclose(
+        one["segment_probabilities"], result["segment_probabilities"][:1], atol=1e-6
+    )
+
+
+def test_column_transformer_pipeline_float64_input_default_exporter():
+    X, y = _data(seed=1)
+    pre = ColumnTransformer(
+        [("scaled", StandardScaler(), [0, 1, 2]), ("range", MinMaxScaler(), [3, 4])]
+    )
+    est = MultiTaskNeuralEstimator(
+        architecture="mmoe",
+        **SMALL,
+        trunk=_trunk,
+        max_iter=20,
+        random_state=0,
+        task_types={"spend": "regression"},
+    )
+    pipe = make_pipeline(pre, est).fit(X, y)
+    onx = skl2onnx.to_onnx(pipe, X[:1])  # float64 input, cast to float32 inside
+    assert onx.graph.input[0].type.tensor_type.elem_type == 11  # DOUBLE
+    result = _run(onx, X)
+    _assert_matches(pipe, X, result, est.tasks_.tasks)
+
+
+def test_single_task_classifier_and_multi_output_regressor():
+    X, y = _data(seed=2)
+    X32 = X.astype(np.float32)
+    clf = MultiTaskClassifier(**SMALL, max_iter=20, random_state=0)
+    clf.fit(X32, y["segment"].to_numpy())
+    onx = skl2onnx.to_onnx(clf, X32[:1], options={MultiTaskClassifier: FAST})
+    result = _run(onx, X32)
+    assert sorted(result) == ["task_0_label", "task_0_probabilities"]
+    np.testing.assert_array_equal(result["task_0_label"], clf.predict(X32))
+    np.testing.assert_allclose(
+        result["task_0_probabilities"], clf.predict_proba(X32), atol=1e-5
+    )
+
+    reg = MultiTaskRegressor(**SMALL, max_iter=20, random_state=0)
+    targets = np.column_stack([y["spend"], -3e4 * X[:, 0]])
+    reg.fit(X32, targets)
+    onx = skl2onnx.to_onnx(reg, X32[:1], options={MultiTaskRegressor: FAST})
+    result = _run(onx, X32)
+    expected = reg.predict(X32)
+    np.testing.assert_allclose(result["task_0_value"], expected[:, 0], rtol=1e-4)
+    np.testing.assert_allclose(result["task_1_value"], expected[:, 1], rtol=1e-4)
+
+
+def test_output_names_keep_task_names_and_float_labels_stay_float():
+    X, _ = _data(seed=3)
+    X32 = X.astype(np.float32)
+    y = pd.DataFrame({"has churn": (X[:, 0] > 0).astype(float) * 2.0})
+    clf = MultiTaskClassifier(**SMALL, max_iter=10, random_state=0).fit(X32, y)
+    onx = skl2onnx.to_onnx(clf, X32[:1], options={MultiTaskClassifier: FAST})
+    result = _run(onx, X32)
+    assert sorted(result) == ["has churn_label", "has churn_probabilities"]
+    assert result["has churn_label"].dtype == np.float64
+    np.testing.assert_array_equal(result["has churn_label"], clf.predict(X32)[:, 0])
+
+
+def test_bf16_precision_is_refused_naming_the_parameter():
+    X, y = _data()
+    est = MultiTaskNeuralEstimator(
+        **SMALL, precision="bf16", max_iter=2, random_state=0
+    ).fit(X, y[["churn", "active"]])
+    with pytest.raises(ValueError, match=r"precision='bf16'"):
+        skl2onnx.to_onnx(est, X[:1].astype(np.float32))
+
+
+def test_unfitted_estimator_is_refused():
+    X, _ = _data()
+    with pytest.raises(NotFittedError):
+        skl2onnx.to_onnx(MultiTaskClassifier(), X[:1].astype(np.float32))
+
+
+def test_dynamo_exporter_needs_opset_18():
+    X, y = _data()
+    clf = MultiTaskClassifier(**SMALL, max_iter=2, random_state=0).fit(X, y["churn"])
+    with pytest.raises(ValueError, match=r"target_opset=15 is below 18"):
+        skl2onnx.to_onnx(clf, X[:1].astype(np.float32), target_opset=15)
+    # The TorchScript exporter writes any opset: opset 15 round trips.
+    onx = skl2onnx.to_onnx(
+        clf, X[:1].astype(np.float32), target_opset=15, options={type(clf): FAST}
+    )
+    assert {o.domain: o.version for o in onx.opset_import}[""] == 15
+    X32 = X.astype(np.float32)
+    np.testing.assert_array_equal(_run(onx, X32)["task_0_label"], clf.predict(X32))
+
+
+def test_wrong_number_of_features_is_refused():
+    X, y = _data()
+    clf = MultiTaskClassifier(**SMALL, max_iter=2, random_state=0).fit(X, y["churn"])
+    with pytest.raises(ValueError, match=r"has 3 features but the estimator was "):
+        skl2onnx.to_onnx(clf, X[:1, :3].astype(np.float32))
+
+
+class _TupleTrunk(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(5, 4)
+
+    def forward(self, X):
+        return self.linear(X)
+
+
+class _TupleBody(nn.Module):
+    def forward(self, X):
+        return X, X
+
+
+def test_network_not_returning_one_tensor_is_refused():
+    X, y = _data()
+    clf = MultiTaskClassifier(**SMALL, max_iter=2, random_state=0).fit(X, y["churn"])
+    # A network whose forward returns a tuple (e.g. a replaced module_).
+    clf.engine_.module_ = nn.Sequential(_TupleTrunk(), _TupleBody())
+    with pytest.raises(ValueError, match=r"must return one tensor \(n, 1\)"):
+        skl2onnx.to_onnx(clf, X[:1].astype(np.float32), options={type(clf): FAST})
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(num_embeddings="piecewise_linear", n_bins=8),
+        dict(num_embeddings="periodic"),
+        dict(n_ensemble=3),
+        dict(n_ensemble=2, architecture="mmoe"),
+    ],
+    ids=lambda p: "-".join(f"{k}={v}" for k, v in p.items()),
+)
+def test_embeddings_and_ensembles_export_exactly(params):
+    X, y = _data()
+    X32 = X.astype(np.float32)
+    est = MultiTaskNeuralEstimator(
+        **SMALL,
+        **params,
+        max_iter=3,
+        random_state=0,
+        task_types={"spend": "regression"},
+    ).fit(X32, y)
+    onx = skl2onnx.to_onnx(est, X32[:1], options={type(est): FAST})
+    _assert_matches(est, X32, _run(onx, X32), est.tasks_.tasks)
+
+
+def test_input_encoding_outside_the_network_is_refused():
+    X, y = _data()
+    frame = pd.DataFrame(X, columns=list("abcde")).assign(city=["x", "y"] * 80)
+    est = MultiTaskNeuralEstimator(**SMALL, max_iter=2, random_state=0).fit(
+        frame, y[["churn", "active"]]
+    )
+    with pytest.raises(ValueError, match=r"categorical columns \[5\].*OneHotEncoder"):
+        skl2onnx.to_onnx(est, frame[:1])
