@@ -126,8 +126,9 @@ bool, int or str, default="from_dtype"
         Hold out ``validation_fraction`` of the rows, stop when their mean
         per-task score stops improving, and restore the best weights.
         ``"auto"`` turns it on for a ``fit`` on at least 1000 rows (100
-        validation rows at the default fraction); ``partial_fit`` never
-        holds rows out.
+        validation rows at the default fraction; for a dask collection, also
+        at least two blocks, as whole blocks are held out); ``partial_fit``
+        never holds rows out.
 
     validation_fraction : float in (0, 1), default=0.1
         Share of the rows held out for early stopping.

@@ -9,14 +9,17 @@ carry the multi-task run:
 - ``dataset`` is :class:`TaskDataset` (device tensors of X and the encoded
   :class:`~sklearn_mtl._tasks.TaskTargets`) and ``get_iterator`` returns
   :class:`TensorBatches`, which slices those tensors on the device: no per-row
-  ``Dataset.__getitem__``, no host-device copy per batch;
+  ``Dataset.__getitem__``, no host-device copy per batch; streamed data is a
+  :class:`BlockDataset` (blocks loaded one at a time), which ``get_iterator``
+  turns into :class:`BlockBatches` (blocks in a shuffled order, rows shuffled
+  inside a block, the next block loaded while the current one trains);
 - ``train_split`` is :class:`ValidationSplit` (scikit-learn MLP's
   ``validation_fraction``); ``validation_step`` scores it per task;
 - stopping (:class:`MLPStopping`) and divergence (:class:`DivergenceGuard`) are
   callbacks; any skorch callback passed in ``callbacks`` works beside them;
 - losses are accumulated on the device and read once per epoch.
 
-The estimators call :meth:`MultiTaskEngine.partial_fit` with tensors, read the
+The estimators call :meth:`MultiTaskEngine.partial_fit` with a dataset, read the
 history, and persist through :meth:`MultiTaskEngine.get_state` /
 :meth:`MultiTaskEngine.set_state`.
 """
@@ -169,12 +172,132 @@ class TensorBatches:
             yield X.index_select(0, idx), y.take(idx)
 
 
+class BlockDataset:
+    """Rows streamed in blocks that are loaded one at a time (data larger than memory).
+
+    The engine's skorch ``dataset`` for streamed data (e.g. the blocks of a dask
+    collection, see ``sklearn_mtl/_dask.py``); ``get_iterator`` turns it into
+    :class:`BlockBatches`. Nothing here knows where the blocks come from.
+
+    Parameters
+    ----------
+    load : callable
+        ``load(i) -> (X, targets)``: block ``i`` validated and encoded, ``X`` a
+        float32 C-ordered array and ``targets`` a numpy
+        :class:`~sklearn_mtl._tasks.TaskTargets`.
+    lengths : list of int
+        Rows of every block.
+    block_ids : list of int, default=None
+        The blocks of this dataset (all by default).
+    device : str, default="cpu"
+        Where the held-out blocks go when :meth:`split` materialises them.
+    """
+
+    def __init__(self, load, lengths, block_ids=None, device="cpu"):
+        self.load = load
+        self.lengths = [int(n) for n in lengths]
+        ids = range(len(self.lengths)) if block_ids is None else block_ids
+        self.block_ids = list(ids)
+        self.device = device
+
+    def __len__(self) -> int:
+        return sum(self.lengths[i] for i in self.block_ids)
+
+    def subset(self, block_ids) -> BlockDataset:
+        """The same source restricted to ``block_ids``."""
+        return BlockDataset(self.load, self.lengths, block_ids, self.device)
+
+    def materialize(self) -> TaskDataset:
+        """Every block loaded and concatenated, as tensors on the device."""
+        loaded = [self.load(i) for i in self.block_ids]
+        X = np.concatenate([x for x, _ in loaded])
+        packed = np.concatenate([t.packed for _, t in loaded])
+        targets = TaskTargets(packed, loaded[0][1].n_tasks)
+        return TaskDataset(
+            torch.as_tensor(X, device=self.device), targets.to(self.device)
+        )
+
+    def split(self, fraction: float, random_state: int):
+        """Hold out ``ceil(fraction * n_blocks)`` whole blocks, drawn at random.
+
+        Returns the training blocks (still streamed) and the held-out ones
+        loaded once as a :class:`TaskDataset`.
+        """
+        blocks = self.block_ids
+        n_valid = math.ceil(fraction * len(blocks))
+        if n_valid >= len(blocks):
+            raise ValueError(
+                f"early_stopping holds out whole blocks: validation_fraction="
+                f"{fraction} of {len(blocks)} blocks leaves none for training. Use "
+                "more blocks (smaller chunks or more partitions) or a smaller "
+                "validation_fraction."
+            )
+        rng = np.random.RandomState(random_state)
+        chosen = set(rng.choice(len(blocks), n_valid, replace=False).tolist())
+        valid = self.subset([b for k, b in enumerate(blocks) if k in chosen])
+        if len(valid) < 2:
+            raise ValueError(
+                "The validation set is too small: the held-out blocks have fewer "
+                "than 2 rows. Increase 'validation_fraction' or the block size."
+            )
+        train = self.subset([b for k, b in enumerate(blocks) if k not in chosen])
+        return train, valid.materialize()
+
+
+class BlockBatches:
+    """Mini-batches streamed from a :class:`BlockDataset`; each pass is one epoch.
+
+    Each pass visits the blocks in an order drawn from ``generator`` (when
+    ``shuffle`` and there are several), loads the next block in a background
+    thread while the current one trains, and draws the block's batches with
+    :class:`TensorBatches` (the same ``generator``): with one block, the batches
+    are those of an in-memory fit, bit for bit. Memory holds about two blocks.
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False, generator=None):
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.generator = generator
+
+    def __len__(self) -> int:
+        lengths, bs = self.dataset.lengths, self.batch_size
+        return sum(math.ceil(lengths[i] / bs) for i in self.dataset.block_ids)
+
+    def __iter__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        dataset = self.dataset
+        order = list(dataset.block_ids)
+        if self.shuffle and len(order) > 1:
+            gen = self.generator
+            device = None if gen is None else gen.device
+            perm = torch.randperm(len(order), generator=gen, device=device).tolist()
+            order = [order[k] for k in perm]
+        with ThreadPoolExecutor(1, thread_name_prefix="sklearn-mtl-prefetch") as pool:
+            pending = pool.submit(dataset.load, order[0])
+            for k in range(len(order)):
+                X, targets = pending.result()
+                if k + 1 < len(order):
+                    pending = pool.submit(dataset.load, order[k + 1])
+                block = TaskDataset(
+                    torch.as_tensor(X, device=dataset.device),
+                    targets.to(dataset.device),
+                )
+                del X, targets
+                yield from TensorBatches(
+                    block, self.batch_size, self.shuffle, self.generator
+                )
+                del block
+
+
 class ValidationSplit:
     """skorch ``train_split``: hold out ``fraction`` of the rows for validation.
 
     As scikit-learn's MLP: a random split seeded by ``random_state``, stratified
     when ``stratify`` (one fully labelled classification task) and every class
-    can be represented on both sides.
+    can be represented on both sides. A :class:`BlockDataset` holds out whole
+    blocks instead (:meth:`BlockDataset.split`).
     """
 
     def __init__(self, fraction: float, random_state: int, stratify: bool = False):
@@ -185,6 +308,8 @@ class ValidationSplit:
     def __call__(self, dataset: TaskDataset, y=None, **fit_params):
         from sklearn.model_selection import train_test_split
 
+        if isinstance(dataset, BlockDataset):  # streamed: hold out whole blocks
+            return dataset.split(self.fraction, self.random_state)
         n = len(dataset)
         n_valid = int(np.ceil(self.fraction * n))
         if n_valid < 2 or n - n_valid < 1:
@@ -410,11 +535,17 @@ class MultiTaskEngine(NeuralNet):
         return super().initialize_optimizer()
 
     def get_dataset(self, X, y=None):
-        if isinstance(X, TaskDataset):
+        if isinstance(X, TaskDataset | BlockDataset):
             return X
         return TaskDataset(X, y)
 
     def get_iterator(self, dataset, training=False):
+        if isinstance(dataset, BlockDataset):
+            generator = self.__dict__.get("_generator") if training else None
+            batch_size = self.batch_size if training else INFERENCE_BATCH
+            return BlockBatches(
+                dataset, batch_size, training and self.shuffle, generator
+            )
         if training:
             return TensorBatches(
                 dataset,

@@ -34,7 +34,7 @@ from sklearn.utils.validation import (
 )
 from skorch.callbacks import Callback
 
-from . import _docstring
+from . import _dask, _docstring
 from ._engine import (
     PRECISIONS,
     MultiTaskEngine,
@@ -321,7 +321,8 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Numeric features.
+            Numeric features. A dask Array or DataFrame (with a dask ``y``) is
+            streamed block by block, never gathered (see ``docs/scaling.md``).
         y : array-like or DataFrame of shape (n_samples,) or (n_samples, n_tasks)
             One column per task. NaN or None marks a missing label.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -368,6 +369,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         were (a first fit leaves it unfitted). Divergence keeps the last finite
         weights and raises; Ctrl-C stops with a warning and a usable model.
         """
+        _dask.match_worker_threads()
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y "
@@ -393,6 +395,9 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _prepare_fit(self, X, y, sample_weight, first_pass, classes):
         """Every check of a fit, on local values only; returns the fit's plan."""
+        if _dask.is_collection(X, y, sample_weight):
+            # Streamed block by block: plan.data is an engine BlockDataset.
+            return _dask.prepare_fit(self, X, y, sample_weight, first_pass, classes)
         X = validate_inputs(self, X, reset=first_pass, dtype=np.float32)
         if first_pass:
             columns, names, is_1d = split_target_columns(y)
@@ -407,47 +412,58 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
-        plan = _FitPlan()
-        plan.seed = check_random_state(self.random_state).randint(2**31 - 1)
-        plan.batch_size = (
-            min(200, X.shape[0]) if self.batch_size == "auto" else self.batch_size
-        )
         if first_pass:
             if names is None:
                 names = [f"task_{i}" for i in range(len(columns))]
             tasks = self._build_tasks(columns, names, classes)
             targets = tasks.encode(columns, sample_weight, self._class_weight())
-            embeddings = self.num_embeddings
-            if embeddings == "auto":
-                # Raw tabular data (categorical columns): piecewise-linear numeric
-                # embeddings, measured best there; all-numeric X is read as is.
-                tabular = bool(self.inputs_["categorical"])
-                embeddings = "piecewise_linear" if tabular else None
-            self.inputs_ = {**self.inputs_, "num_embeddings": embeddings}
-            if embeddings in ("piecewise_linear", "piecewise_linear_tree"):
-                # Bin edges of the numeric embeddings, learned on X (and y).
-                self.inputs_ = fit_bins(
-                    self.inputs_,
-                    X,
-                    targets,
-                    [t.kind for t in tasks.tasks],
-                    embeddings,
-                    self.n_bins,
-                )
-            plan.tasks, plan.names, plan.is_1d = tasks, names, is_1d
-            plan.engine = self._make_engine(self.inputs_, tasks, plan.seed)
-            plan.engine.initialize()
+            self._fit_embeddings(lambda: (X, targets), tasks)
         else:
-            tasks = self.tasks_
-            plan.engine = self.engine_
-            _check_callbacks(self.callbacks)
-            self._static_weights(tasks.names)
-            resolve_device(self.device)
+            tasks, names, is_1d = self.tasks_, None, None
             targets = tasks.encode(columns, sample_weight, self._class_weight())
+        plan = self._plan(X.shape[0], first_pass, tasks, names, is_1d)
         if not X.flags.writeable:
             X = X.copy()
         device = plan.engine.device
         plan.data = TaskDataset(torch.as_tensor(X, device=device), targets.to(device))
+        return plan
+
+    def _fit_embeddings(self, data, tasks) -> None:
+        """Choose the numeric embedding and learn its bins (first pass).
+
+        ``"auto"`` is piecewise-linear for raw tabular data (categorical
+        columns), where it was measured best, and none for all-numeric X, read
+        as is. The choice is kept in ``inputs_["num_embeddings"]``. ``data()``
+        gives the encoded X and its TaskTargets, for the bin edges.
+        """
+        embeddings = self.num_embeddings
+        if embeddings == "auto":
+            tabular = bool(self.inputs_["categorical"])
+            embeddings = "piecewise_linear" if tabular else None
+        self.inputs_ = {**self.inputs_, "num_embeddings": embeddings}
+        if embeddings in ("piecewise_linear", "piecewise_linear_tree"):
+            X, targets = data()
+            kinds = [t.kind for t in tasks.tasks]
+            self.inputs_ = fit_bins(
+                self.inputs_, X, targets, kinds, embeddings, self.n_bins
+            )
+
+    def _plan(self, n_rows, first_pass, tasks, names=None, is_1d=None):
+        """The seed, batch size and engine of a fit on ``n_rows`` rows (checked)."""
+        plan = _FitPlan()
+        plan.seed = check_random_state(self.random_state).randint(2**31 - 1)
+        plan.batch_size = (
+            min(200, n_rows) if self.batch_size == "auto" else self.batch_size
+        )
+        if first_pass:
+            plan.tasks, plan.names, plan.is_1d = tasks, names, is_1d
+            plan.engine = self._make_engine(self.inputs_, tasks, plan.seed)
+            plan.engine.initialize()
+        else:
+            plan.engine = self.engine_
+            _check_callbacks(self.callbacks)
+            self._static_weights(tasks.names)
+            resolve_device(self.device)
         return plan
 
     def _commit(self, plan):
@@ -465,7 +481,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _train(self, plan, incremental):
         engine = self.engine_
-        early_stopping = self._uses_early_stopping(len(plan.data)) and not incremental
+        early_stopping = self._uses_early_stopping(plan.data) and not incremental
         epochs_before = len(engine.history)
         epochs = 1 if incremental else self.max_iter
         split = None
@@ -543,12 +559,13 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             return None
         return embeddings
 
-    def _uses_early_stopping(self, n_samples: int) -> bool:
+    def _uses_early_stopping(self, data) -> bool:
         """``early_stopping``; ``"auto"``: on from 1000 rows (100 validation rows
         at the default ``validation_fraction``), as HistGradientBoosting's "auto"
-        turns it on for large data."""
+        turns it on for large data, and for streamed data from two blocks (the
+        validation set is made of whole blocks)."""
         if self.early_stopping == "auto":
-            return n_samples >= 1000
+            return len(data) >= 1000 and len(getattr(data, "lengths", (0, 0))) >= 2
         return bool(self.early_stopping)
 
     def _weight_decay(self, batch_size: int) -> float:
@@ -748,17 +765,23 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             1-D when the model was fitted on a 1-D ``y``. With tasks of different
             label types (strings and numbers) the array has dtype object.
         """
+        if _dask.is_collection(X):
+            return _dask.predict(self, X, "predict")
         outputs = self._outputs(X)
         preds = self.tasks_.predict(outputs)
         return preds[0] if self._y_1d else stack_predictions(preds)
 
     def _predict_proba(self, X):
+        if _dask.is_collection(X):
+            return _dask.predict(self, X, "predict_proba")
         outputs = self._outputs(X)
         probas = self.tasks_.predict_proba(outputs)
         return probas[0] if len(probas) == 1 else probas
 
     def _mean_task_score(self, X, y, sample_weight=None) -> float:
         check_is_fitted(self)
+        if _dask.is_collection(X, y, sample_weight):
+            return _dask.score(self, X, y, sample_weight)
         columns = self.tasks_.match_columns(y)
         n = _num_samples(X)
         if columns[0].shape[0] != n:

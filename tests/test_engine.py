@@ -325,3 +325,79 @@ def test_compile_trains_through_torch_compile(monkeypatch):
     clone = pickle.loads(pickle.dumps(est))
     assert "_compiled" not in clone.engine_.__dict__
     np.testing.assert_array_equal(clone.predict(X), est.predict(X))
+
+
+# --------------------------------------------------------------------------- blocks
+def _blocks(n_blocks=4, rows=10, n_tasks=2, d=1):
+    """A BlockDataset over in-memory blocks whose X holds each row's index."""
+    from sklearn_mtl._engine import BlockDataset
+
+    loads = []
+
+    def load(i):
+        loads.append(i)
+        X = np.arange(i * rows, (i + 1) * rows, dtype=np.float32)[:, None]
+        X = np.ascontiguousarray(np.repeat(X, d, axis=1))
+        packed = np.zeros((rows, 3 * n_tasks), dtype=np.float32)
+        packed[:, 2 * n_tasks :] = 1.0
+        return X, TaskTargets(packed, n_tasks)
+
+    return BlockDataset(load, [rows] * n_blocks), loads
+
+
+def test_block_batches_shuffle_blocks_then_rows_inside_a_block():
+    from sklearn_mtl._engine import BlockBatches
+
+    dataset, loads = _blocks()
+    gen = torch.Generator().manual_seed(0)
+    batches = BlockBatches(dataset, 4, shuffle=True, generator=gen)
+    assert len(batches) == 4 * 3  # ceil(10 / 4) per block
+    epochs = []
+    for _ in range(2):
+        rows = [int(v) for xb, _ in batches for v in xb[:, 0]]
+        blocks = [r // 10 for r in rows]
+        # Whole blocks in turn (each block's rows together), every row once.
+        assert sorted(rows) == list(range(40))
+        assert [blocks[k] for k in range(0, 40, 10)] == loads[-4:]
+        assert all(len(set(blocks[k : k + 10])) == 1 for k in range(0, 40, 10))
+        epochs.append(rows)
+    assert epochs[0] != epochs[1]  # a new block order / row order every epoch
+    ordered = BlockBatches(dataset, 4)
+    assert [int(v) for xb, _ in ordered for v in xb[:, 0]] == list(range(40))
+
+
+def test_one_block_batches_are_the_in_memory_batches():
+    from sklearn_mtl._engine import BlockBatches, TaskDataset, TensorBatches
+
+    dataset, _ = _blocks(n_blocks=1)
+    X, targets = dataset.load(0)
+    memory = TaskDataset(torch.as_tensor(X), targets.to("cpu"))
+    a = TensorBatches(memory, 3, True, torch.Generator().manual_seed(5))
+    b = BlockBatches(dataset, 3, True, torch.Generator().manual_seed(5))
+    for (xa, ta), (xb, tb) in zip(a, b, strict=True):
+        assert torch.equal(xa, xb) and torch.equal(ta.packed, tb.packed)
+
+
+def test_validation_split_holds_out_whole_blocks():
+    from sklearn_mtl._engine import BlockDataset, TaskDataset, ValidationSplit
+
+    dataset, _ = _blocks(n_blocks=5)
+    train, valid = ValidationSplit(0.2, random_state=0)(dataset)
+    assert isinstance(train, BlockDataset) and isinstance(valid, TaskDataset)
+    assert len(train.block_ids) == 4 and len(train) + len(valid) == 50
+    held_out = sorted(set(int(v) // 10 for v in valid.X[:, 0]))
+    assert len(held_out) == 1 and held_out[0] not in train.block_ids
+    with pytest.raises(ValueError, match="leaves none for training"):
+        ValidationSplit(0.9, random_state=0)(dataset)
+
+
+def test_engine_trains_on_a_block_dataset():
+    X, Y = _data()
+    engine = _fit(_small(max_iter=2), X, Y).engine_
+    dataset, loads = _blocks(n_blocks=3, rows=10, d=X.shape[1])
+    engine.set_params(max_epochs=2)
+    epochs_before = len(engine.history)
+    engine.partial_fit(dataset)
+    assert len(engine.history) == epochs_before + 2
+    assert engine.history[-1, "train_batch_count"] == math.ceil(10 / 32) * 3
+    assert sorted(loads) == [0, 0, 1, 1, 2, 2]

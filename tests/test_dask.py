@@ -1,0 +1,319 @@
+"""Streaming fit / block-wise predict on dask collections, and search on a cluster."""
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.class_weight import compute_class_weight
+
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+from sklearn_mtl import (  # noqa: E402
+    MultiTaskClassifier,
+    MultiTaskNeuralEstimator,
+    _dask,
+)
+
+SMALL = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0, device="cpu")
+MIXED = dict(SMALL, task_types={"task_1": "regression"})
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def make_data(n=240, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 4)).astype(np.float32)
+    y = np.column_stack([(X[:, 0] + X[:, 1] > 0).astype(int), 3 * X[:, 2] + 10])
+    return X, y
+
+
+def as_dask(X, y, rows):
+    return da.from_array(X, chunks=(rows, X.shape[1])), da.from_array(
+        y, chunks=(rows,) + y.shape[1:]
+    )
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_one_block_equals_in_memory_fit_bit_for_bit(shuffle):
+    X, y = make_data()
+    mem = MultiTaskNeuralEstimator(shuffle=shuffle, **MIXED).fit(X, y)
+    stream = MultiTaskNeuralEstimator(shuffle=shuffle, **MIXED).fit(
+        *as_dask(X, y, len(X))
+    )
+    assert stream.loss_curve_ == mem.loss_curve_
+    np.testing.assert_array_equal(stream.predict(X), mem.predict(X))
+    assert stream.tasks_.tasks[1].mean == mem.tasks_.tasks[1].mean
+    assert stream.tasks_.tasks[1].scale == mem.tasks_.tasks[1].scale
+
+
+def test_input_encoding_fitted_on_the_first_block():
+    X, y = make_data()
+    X[::7, 2] = np.nan
+    params = dict(MIXED, numeric_scaling="robust")
+    # One block: the encoding (medians, NaN indicator, scaling) of an in-memory fit.
+    mem = MultiTaskNeuralEstimator(**params).fit(X, y)
+    one = MultiTaskNeuralEstimator(**params).fit(*as_dask(X, y, len(X)))
+    for key in ("median", "center", "scale"):
+        np.testing.assert_array_equal(one.inputs_[key], mem.inputs_[key])
+    assert one.inputs_["missing_indicator"] == [2]
+    assert one.loss_curve_ == mem.loss_curve_
+    np.testing.assert_array_equal(one.predict(X), mem.predict(X))
+    # Several blocks: learned from the first block, used for every block.
+    four = MultiTaskNeuralEstimator(**params).fit(*as_dask(X, y, 60))
+    np.testing.assert_array_equal(
+        four.inputs_["median"], np.nanmedian(X[:60].astype(np.float64), axis=0)
+    )
+    assert four.predict(X).shape == (240, 2)
+
+
+def test_sample_weight_streams_with_its_blocks():
+    X, y = make_data()
+    sw = np.where(np.arange(len(X)) % 3 == 0, 0.0, 2.0)
+    mem = MultiTaskNeuralEstimator(**MIXED).fit(X, y, sample_weight=sw)
+    stream = MultiTaskNeuralEstimator(**MIXED).fit(
+        *as_dask(X, y, len(X)), sample_weight=da.from_array(sw, chunks=len(X))
+    )
+    np.testing.assert_array_equal(stream.predict(X), mem.predict(X))
+
+
+def test_random_state_reproducible_and_blocks_shuffled():
+    Xd, yd = as_dask(*make_data(), 40)
+    a = MultiTaskNeuralEstimator(**MIXED).fit(Xd, yd)
+    b = MultiTaskNeuralEstimator(**MIXED).fit(Xd, yd)
+    c = MultiTaskNeuralEstimator(**{**MIXED, "random_state": 1}).fit(Xd, yd)
+    assert a.loss_curve_ == b.loss_curve_
+    assert a.loss_curve_ != c.loss_curve_
+
+
+def test_streaming_learns_a_learnable_problem():
+    X, y = make_data(n=1200)
+    est = MultiTaskNeuralEstimator(
+        hidden_layer_sizes=(16,),
+        max_iter=15,
+        learning_rate_init=0.01,
+        batch_size=32,
+        random_state=0,
+        device="cpu",
+        task_types={"task_1": "regression"},
+    ).fit(*as_dask(X[:1000], y[:1000], 100))
+    pred = est.predict(X[1000:])
+    assert np.mean(pred[:, 0] == y[1000:, 0]) > 0.9
+    r2 = 1 - np.sum((pred[:, 1] - y[1000:, 1]) ** 2) / np.sum(
+        (y[1000:, 1] - y[1000:, 1].mean()) ** 2
+    )
+    assert r2 > 0.9
+
+
+def test_encodings_learned_from_every_block():
+    X, y = make_data(n=200)
+    y = y.copy()
+    y[:150, 0] = np.where(y[:150, 0] > 0, 1, 0)
+    y[150:, 0] = 2  # class 2 exists only in the last block
+    est = MultiTaskNeuralEstimator(**MIXED).fit(*as_dask(X, y, 50))
+    np.testing.assert_array_equal(est.classes_[0], [0, 1, 2])
+    assert est.tasks_.tasks[0].kind == "multiclass"
+    reg = est.tasks_.tasks[1]
+    assert reg.mean == pytest.approx(np.mean(y[:, 1]), rel=1e-12)
+    assert reg.scale == pytest.approx(np.std(y[:, 1]), rel=1e-12)
+
+
+def test_balanced_class_weight_from_all_blocks():
+    X, y = make_data(n=200)
+    labels = np.r_[np.zeros(150, int), np.ones(50, int)]
+    est = MultiTaskClassifier(class_weight="balanced", **SMALL)
+    est.fit(*as_dask(X, labels, 50))
+    _, _, _, _, merged = _dask._learn_tasks(
+        est, _dask._Source(*as_dask(X, labels, 50)), None
+    )
+    resolved = _dask._resolve_balanced("balanced", est.tasks_, merged)
+    expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=labels)
+    assert resolved == {"task_0": {0: expected[0], 1: expected[1]}}
+
+
+def test_dask_dataframe_task_names_and_predictions():
+    X, y = make_data(n=200)
+    Xf = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    yf = pd.DataFrame({"churn": np.where(y[:, 0] > 0, "yes", "no"), "spend": y[:, 1]})
+    Xdf, ydf = dd.from_pandas(Xf, npartitions=4), dd.from_pandas(yf, npartitions=4)
+    est = MultiTaskNeuralEstimator(**SMALL).fit(Xdf, ydf)
+    assert est.task_names_ == ["churn", "spend"]
+    assert list(est.feature_names_in_) == ["a", "b", "c", "d"]
+    assert [t.kind for t in est.tasks_.tasks] == ["binary", "regression"]
+    pred = est.predict(Xdf)
+    assert isinstance(pred, dd.DataFrame)
+    assert pred.npartitions == 4
+    got = pred.compute()
+    assert list(got.columns) == ["churn", "spend"]
+    assert dict(got.dtypes) == dict(pred._meta.dtypes)
+    pd.testing.assert_index_equal(got.index, Xf.index)
+    expected = est.predict(Xf)
+    np.testing.assert_array_equal(got["churn"].to_numpy(), expected[:, 0])
+    np.testing.assert_allclose(got["spend"].to_numpy(), expected[:, 1].astype(float))
+    assert est.score(Xdf, ydf) == est.score(Xf, yf)
+    proba = est.predict_proba(Xdf)
+    assert proba[1] is None
+    np.testing.assert_allclose(
+        proba[0].compute().to_numpy(), est.predict_proba(Xf)[0], rtol=1e-6
+    )
+    assert list(proba[0].columns) == ["no", "yes"]
+
+
+def test_dask_array_predictions_type_chunks_meta_values():
+    X, y = make_data()
+    Xd, yd = as_dask(X, y, 60)
+    est = MultiTaskNeuralEstimator(**MIXED).fit(Xd, yd)
+    pred = est.predict(Xd)
+    assert isinstance(pred, da.Array)
+    assert pred.chunks == (Xd.chunks[0], (2,))
+    assert pred.dtype == np.float64 == pred.compute().dtype
+    np.testing.assert_array_equal(pred.compute(), est.predict(X))
+    assert est.score(Xd, yd) == est.score(X, y)
+    proba = est.predict_proba(Xd)
+    assert proba[1] is None
+    assert proba[0].dtype == np.float32  # float32 X gives float32 probabilities
+    np.testing.assert_array_equal(proba[0].compute(), est.predict_proba(X)[0])
+    # A 1-D y gives 1-D predictions, X split along its columns is rechunked.
+    clf = MultiTaskClassifier(**SMALL).fit(Xd, yd[:, 0].astype(int))
+    Xcols = da.from_array(X, chunks=(60, 2))
+    labels = clf.predict(Xcols)
+    assert labels.ndim == 1 and labels.chunks == (Xd.chunks[0],)
+    np.testing.assert_array_equal(labels.compute(), clf.predict(X))
+
+
+def test_partial_fit_streams_one_epoch_per_call_with_classes():
+    X, y = make_data()
+    Xd, yd = as_dask(X, y[:, 0].astype(int), 60)
+    clf = MultiTaskClassifier(**SMALL)
+    clf.partial_fit(Xd, yd, classes=[0, 1, 2])
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    clf.partial_fit(Xd, yd)
+    assert clf.n_iter_ == 2
+
+
+def test_early_stopping_uses_held_out_blocks():
+    X, y = make_data(n=400)
+    est = MultiTaskNeuralEstimator(
+        **{**MIXED, "max_iter": 30},
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=2,
+    ).fit(*as_dask(X, y, 40))
+    assert len(est.validation_scores_) == est.n_iter_
+    assert est.best_validation_score_ == max(est.validation_scores_)
+    # 2 of 10 blocks held out: an epoch trains on 8 blocks of 40 rows.
+    assert est.engine_.history[0, "train_batch_count"] == 8 * 1
+    with pytest.raises(ValueError, match="holds out whole blocks"):
+        MultiTaskNeuralEstimator(**MIXED, early_stopping=True).fit(*as_dask(X, y, 400))
+
+
+def test_trains_from_parquet(tmp_path):
+    X, y = make_data(n=200)
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"]).assign(
+        label=y[:, 0].astype(int), amount=y[:, 1]
+    )
+    for i in range(3):
+        part = frame.iloc[i * 70 : (i + 1) * 70]
+        part.to_parquet(tmp_path / f"part{i}.parquet")
+    df = dd.read_parquet(str(tmp_path))
+    est = MultiTaskNeuralEstimator(**SMALL).fit(
+        df[["a", "b", "c", "d"]], df[["label", "amount"]]
+    )
+    assert est.task_names_ == ["label", "amount"]
+    assert [t.kind for t in est.tasks_.tasks] == ["binary", "regression"]
+    assert est.tasks_.tasks[1].mean == pytest.approx(frame["amount"].mean())
+    got = est.predict(df[["a", "b", "c", "d"]]).compute()
+    expected = est.predict(frame[["a", "b", "c", "d"]])
+    np.testing.assert_allclose(got.to_numpy(dtype=float), expected.astype(float))
+
+
+def test_clear_errors():
+    X, y = make_data()
+    Xd, yd = as_dask(X, y, 60)
+    est = MultiTaskNeuralEstimator(**MIXED)
+    with pytest.raises(TypeError, match="X is a dask collection but y is ndarray"):
+        est.fit(Xd, y)
+    with pytest.raises(TypeError, match="pass X as a dask Array or DataFrame"):
+        est.fit(X, yd)
+    with pytest.raises(ValueError, match="same blocks along the rows"):
+        est.fit(Xd, yd.rechunk((80, 2)))
+    unknown = da.from_array(X, chunks=(60, 2))
+    unknown._chunks = (unknown.chunks[0], (np.nan, np.nan))
+    with pytest.raises(ValueError, match="unknown chunk sizes along its columns"):
+        est.fit(unknown, yd)
+    with pytest.raises(ValueError, match="X must be 2-D"):
+        est.fit(Xd[:, 0], yd)
+    text = dd.from_pandas(pd.DataFrame({"a": ["x"] * 240, "b": 1.0}), npartitions=2)
+    y_frame = dd.from_pandas(pd.DataFrame(y), npartitions=2)
+    # Categories would be learned from the first block only: refused up front.
+    with pytest.raises(ValueError, match=r"Categorical columns \['a'\] of X are not"):
+        est.fit(text, y_frame)
+    with pytest.raises(ValueError, match=r"non-numeric columns: \['a'\]"):
+        est.set_params(categorical_features=None).fit(text, y_frame)
+    with pytest.raises(ValueError, match=r"Categorical columns \[1\] of X are not"):
+        est.set_params(categorical_features=[1]).fit(Xd, yd)
+    assert not hasattr(est, "inputs_")  # every failed first fit left it unfitted
+
+
+def test_numpy_fit_does_not_import_dask():
+    code = (
+        "import sys, numpy as np; from sklearn_mtl import MultiTaskClassifier;"
+        "MultiTaskClassifier(hidden_layer_sizes=(4,), max_iter=1, device='cpu')"
+        ".fit(np.eye(4), [0, 1, 0, 1]);"
+        "print('dask' in sys.modules, 'distributed' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.split() == ["False", "False"]
+
+
+# --------------------------------------------------------------------------- cluster
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
+    )
+    with distributed.Client(cluster) as client:
+        yield client
+    cluster.close()
+
+
+def test_grid_search_on_cluster_matches_sequential(client):
+    import joblib
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = make_data(n=120)
+    grid = {"alpha": [1e-4, 1.0]}
+    est = MultiTaskClassifier(max_iter=3, random_state=0, device="cpu")
+    seq = GridSearchCV(est, grid, cv=2).fit(X, y[:, 0])
+    with joblib.parallel_backend("dask"):
+        par = GridSearchCV(est, grid, cv=2, n_jobs=-1).fit(X, y[:, 0])
+    for key in ("split0_test_score", "split1_test_score", "mean_test_score"):
+        np.testing.assert_array_equal(par.cv_results_[key], seq.cv_results_[key])
+    assert par.best_params_ == seq.best_params_
+
+
+def test_fit_in_worker_uses_the_workers_threads(client):
+    def fit_and_count(X, y):
+        import torch
+
+        torch.set_num_threads(2)  # what torch picks on a 2-core machine
+        MultiTaskClassifier(**SMALL).fit(X, y)
+        return torch.get_num_threads()
+
+    X, y = make_data(n=60)
+    assert client.submit(fit_and_count, X, y[:, 0], pure=False).result() == 1
