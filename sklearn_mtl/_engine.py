@@ -39,6 +39,7 @@ from skorch.utils import TeeGenerator
 from torch import nn
 
 from ._progress import progress_callbacks
+from ._sparse import take_rows
 from ._tasks import MultiTaskLoss, TaskTargets
 
 #: ``precision`` parameter value -> autocast dtype (None: plain float32).
@@ -133,7 +134,7 @@ class TaskDataset:
     def take(self, index) -> TaskDataset:
         """The rows at ``index`` (a long tensor on the data's device)."""
         y = None if self.y is None else self.y.take(index)
-        return TaskDataset(self.X.index_select(0, index), y)
+        return TaskDataset(take_rows(self.X, index), y)  # sparse X stays sparse
 
 
 class TensorBatches:

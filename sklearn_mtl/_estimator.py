@@ -46,11 +46,13 @@ from ._engine import (
 )
 from ._inputs import (
     NUMERIC_SCALINGS,
+    accepts_sparse,
     encoded_width,
     fit_bins,
     input_module,
     validate_inputs,
 )
+from ._sparse import as_device_tensor
 from ._tasks import (
     build_tasks,
     resolve_per_task,
@@ -436,10 +438,8 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             self._static_weights(tasks.names)
             resolve_device(self.device)
             targets = tasks.encode(columns, sample_weight, self._class_weight())
-        if not X.flags.writeable:
-            X = X.copy()
         device = plan.engine.device
-        plan.data = TaskDataset(torch.as_tensor(X, device=device), targets.to(device))
+        plan.data = TaskDataset(as_device_tensor(X, device), targets.to(device))
         return plan
 
     def _commit(self, plan):
@@ -697,9 +697,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
     def _to_tensor(self, X):
         # Inference runs in the dtype of X (float32 or float64), as sklearn's MLP.
         X = validate_inputs(self, X, reset=False, dtype=(np.float64, np.float32))
-        if not X.flags.writeable:
-            X = X.copy()
-        return torch.as_tensor(X, device=self.engine_.device)
+        return as_device_tensor(X, self.engine_.device)  # sparse X stays sparse
 
     def _outputs(self, X) -> np.ndarray:
         check_is_fitted(self)
@@ -771,6 +769,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         tags.target_tags.required = True
         tags.target_tags.single_output = True
         tags.input_tags.allow_nan = True  # imputed, with a learned missing indicator
+        tags.input_tags.sparse = accepts_sparse(self)
         return tags
 
 
