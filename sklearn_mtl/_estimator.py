@@ -24,7 +24,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
+from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
@@ -951,6 +951,12 @@ class MultiTaskNeuralEstimator(_BaseMultiTask):
             follow each task's ``classes`` order.
         """
         return self._predict_proba(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Classification tasks have predict_proba; the sparse checks read these tags.
+        tags.classifier_tags = ClassifierTags(multi_label=True)
+        return tags
 
 
 class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
