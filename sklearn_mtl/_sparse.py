@@ -29,7 +29,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["SparseRows", "as_device_tensor", "take_rows"]
+__all__ = ["DENSE_BATCH_BYTES", "SparseRows", "as_device_tensor", "take_rows"]
+
+#: Largest dense batch built at inference and validation (training batches are
+#: ``batch_size`` rows, as the user asked).
+DENSE_BATCH_BYTES = 64 * 2**20
 
 
 class SparseRows:
@@ -101,6 +105,11 @@ class SparseRows:
 
     def __len__(self) -> int:
         return self.shape[0]
+
+    def batch_rows(self, batch_size: int) -> int:
+        """``batch_size``, capped so a dense batch holds ``DENSE_BATCH_BYTES``."""
+        row_bytes = self.n_features * self.val.element_size()
+        return max(1, min(int(batch_size), DENSE_BATCH_BYTES // max(row_bytes, 1)))
 
     def __getitem__(self, rows):
         """Rows ``start:stop`` (a slice with step 1) as a dense tensor."""
