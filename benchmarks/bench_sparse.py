@@ -35,14 +35,17 @@ BATCH = 256
 
 def tfidf_like(n, d, density, seed=0):
     """Rows of Zipf-distributed terms, L2-normalised: a TF-IDF-shaped CSR matrix."""
-    rng = np.random.RandomState(seed)
-    per_row = rng.poisson(density * d, n).clip(1)
-    indptr = np.r_[0, np.cumsum(per_row)]
-    ranks = rng.zipf(1.3, indptr[-1]) % d
-    cols = rng.permutation(d)[ranks]  # frequent terms spread over the columns
-    vals = rng.rand(indptr[-1]).astype(np.float32) + 0.1
-    X = sp.csr_matrix((vals, cols, indptr), shape=(n, d))
-    X.sum_duplicates()
+    terms = density * d
+    for _ in range(4):  # a repeated term folds into one value: aim again
+        rng = np.random.RandomState(seed)
+        per_row = rng.poisson(terms, n).clip(1)
+        indptr = np.r_[0, np.cumsum(per_row)]
+        ranks = rng.zipf(1.3, indptr[-1]) % d
+        cols = rng.permutation(d)[ranks]  # frequent terms spread over the columns
+        vals = rng.rand(indptr[-1]).astype(np.float32) + 0.1
+        X = sp.csr_matrix((vals, cols, indptr), shape=(n, d))
+        X.sum_duplicates()
+        terms *= density * n * d / X.nnz
     norms = np.sqrt(np.asarray(X.multiply(X).sum(1)).ravel())
     X = sp.csr_matrix(sp.diags(1 / norms) @ X, dtype=np.float32)
     w = rng.randn(d, 2) * (rng.rand(d, 2) < 0.05)
