@@ -42,6 +42,7 @@ from skorch.utils import TeeGenerator
 from torch import nn
 
 from ._progress import progress_callbacks
+from ._sparse import SparseRows, take_rows
 from ._tasks import MultiTaskLoss, TaskTargets
 
 #: ``precision`` parameter value -> autocast dtype (None: plain float32).
@@ -136,7 +137,7 @@ class TaskDataset:
     def take(self, index) -> TaskDataset:
         """The rows at ``index`` (a long tensor on the data's device)."""
         y = None if self.y is None else self.y.take(index)
-        return TaskDataset(self.X.index_select(0, index), y)
+        return TaskDataset(take_rows(self.X, index), y)  # sparse X stays sparse
 
 
 class TensorBatches:
@@ -553,7 +554,10 @@ class MultiTaskEngine(NeuralNet):
                 shuffle=self.shuffle,
                 generator=self.__dict__.get("_generator"),
             )
-        return TensorBatches(dataset, max(INFERENCE_BATCH, self.batch_size))
+        size = max(INFERENCE_BATCH, self.batch_size)
+        if isinstance(dataset.X, SparseRows):
+            size = dataset.X.batch_rows(size)  # each batch is densified: keep it small
+        return TensorBatches(dataset, size)
 
     @property
     def autocast_dtype(self):
@@ -919,6 +923,8 @@ class MultiTaskEngine(NeuralNet):
         ``precision`` for float32 input), on the network in the dtype of ``X``.
         """
         batch_size = batch_size or max(INFERENCE_BATCH, int(self.batch_size))
+        if isinstance(X, SparseRows):
+            batch_size = X.batch_rows(batch_size)  # each batch is densified
         module = self._inference_module(X.dtype)
         if module is self.module_:
             self._set_training(False)

@@ -24,7 +24,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
+from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
@@ -46,11 +46,13 @@ from ._engine import (
 )
 from ._inputs import (
     NUMERIC_SCALINGS,
+    accepts_sparse,
     encoded_width,
     fit_bins,
     input_module,
     validate_inputs,
 )
+from ._sparse import as_device_tensor
 from ._state import plain_state, restore
 from ._tasks import (
     build_tasks,
@@ -422,10 +424,8 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             tasks, names, is_1d = self.tasks_, None, None
             targets = tasks.encode(columns, sample_weight, self._class_weight())
         plan = self._plan(X.shape[0], first_pass, tasks, names, is_1d)
-        if not X.flags.writeable:
-            X = X.copy()
         device = plan.engine.device
-        plan.data = TaskDataset(torch.as_tensor(X, device=device), targets.to(device))
+        plan.data = TaskDataset(as_device_tensor(X, device), targets.to(device))
         return plan
 
     def _fit_embeddings(self, data, tasks) -> None:
@@ -744,9 +744,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
     def _to_tensor(self, X):
         # Inference runs in the dtype of X (float32 or float64), as sklearn's MLP.
         X = validate_inputs(self, X, reset=False, dtype=(np.float64, np.float32))
-        if not X.flags.writeable:
-            X = X.copy()
-        return torch.as_tensor(X, device=self.engine_.device)
+        return as_device_tensor(X, self.engine_.device)  # sparse X stays sparse
 
     def _outputs(self, X) -> np.ndarray:
         check_is_fitted(self)
@@ -824,6 +822,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         tags.target_tags.required = True
         tags.target_tags.single_output = True
         tags.input_tags.allow_nan = True  # imputed, with a learned missing indicator
+        tags.input_tags.sparse = accepts_sparse(self)
         return tags
 
 
@@ -1005,6 +1004,12 @@ class MultiTaskNeuralEstimator(_BaseMultiTask):
             follow each task's ``classes`` order.
         """
         return self._predict_proba(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Classification tasks have predict_proba; the sparse checks read these tags.
+        tags.classifier_tags = ClassifierTags(multi_label=True)
+        return tags
 
 
 class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):

@@ -33,6 +33,7 @@ category codes]``; :class:`sklearn_mtl.nn.TabularEmbedding` reads that layout.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import ndtri
 from sklearn.utils.validation import validate_data
 
@@ -40,6 +41,7 @@ from .nn import NUM_EMBEDDINGS, TabularEmbedding, numeric_embedding
 
 __all__ = [
     "NUMERIC_SCALINGS",
+    "accepts_sparse",
     "check_numeric_X",
     "encoded_width",
     "fit_bins",
@@ -47,6 +49,7 @@ __all__ = [
     "input_module",
     "resolve_categorical",
     "validate_inputs",
+    "validate_sparse",
 ]
 
 #: ``numeric_scaling`` values.
@@ -355,7 +358,10 @@ def validate_inputs(estimator, X, *, reset: bool, dtype):
     Returns
     -------
     X_encoded : ndarray of shape (n_samples, encoded_width(inputs_))
+        Or, for sparse ``X``, a scipy sparse matrix (see :func:`validate_sparse`).
     """
+    if sp.issparse(X):
+        return validate_sparse(estimator, X, reset=reset, dtype=dtype)
     if reset:
         if _is_dataframe(X) or isinstance(estimator.categorical_features, str):
             categorical = resolve_categorical(estimator.categorical_features, X)
@@ -422,6 +428,103 @@ def validate_inputs(estimator, X, *, reset: bool, dtype):
     parts = [x] + ([np.column_stack(codes)] if codes else [])
     out = np.hstack(parts) if len(parts) > 1 else parts[0]
     return np.ascontiguousarray(out, dtype=out_dtype)
+
+
+_PIECEWISE = ("piecewise_linear", "piecewise_linear_tree")
+
+
+def accepts_sparse(estimator) -> bool:
+    """Whether ``estimator``'s parameters let it fit sparse X (its ``sparse`` tag).
+
+    Examples
+    --------
+    >>> from sklearn_mtl import MultiTaskClassifier
+    >>> accepts_sparse(MultiTaskClassifier()), accepts_sparse(
+    ...     MultiTaskClassifier(numeric_scaling="robust"))
+    (True, False)
+    """
+    categorical = estimator.categorical_features
+    return (
+        (categorical is None or isinstance(categorical, str))
+        and estimator.numeric_scaling in ("auto", None)
+        and getattr(estimator, "num_embeddings", None) not in _PIECEWISE
+    )
+
+
+def validate_sparse(estimator, X, *, reset: bool, dtype):
+    """Validate a scipy sparse ``X`` (CSR, CSC or any format converted to them).
+
+    Sparse X is read as it is: numeric features, no categorical columns, no
+    NaN, no numeric scaling (centring would make it dense) and no
+    piecewise-linear bins (learned per dense column). These are refused with a
+    ValueError naming the parameter; ``numeric_scaling="auto"`` means no scaling
+    for sparse X. A model fitted on dense X predicts sparse X when it did not
+    encode its inputs. The data is converted to ``dtype``, never densified.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from sklearn_mtl import MultiTaskClassifier
+    >>> est = MultiTaskClassifier()
+    >>> X = validate_sparse(est, sp.eye(3, format="csc"), reset=True, dtype="float32")
+    >>> X.format, X.dtype, est.inputs_["scaling"]
+    ('csc', dtype('float32'), None)
+    """
+    if reset:
+        categorical = resolve_categorical(estimator.categorical_features, X)
+        if categorical:
+            raise ValueError(
+                f"categorical_features names columns {categorical}, but X is sparse: "
+                "sparse X is read as numeric features. Encode categorical columns "
+                "first (e.g. OneHotEncoder) or pass dense X."
+            )
+        if estimator.numeric_scaling not in ("auto", None):
+            raise ValueError(
+                f"numeric_scaling={estimator.numeric_scaling!r} cannot take sparse "
+                "X (scaling would make it dense); use numeric_scaling=None or 'auto' "
+                "(no scaling for sparse X), or pass dense X."
+            )
+        if getattr(estimator, "num_embeddings", None) in _PIECEWISE:
+            raise ValueError(
+                f"num_embeddings={estimator.num_embeddings!r} learns bins on dense "
+                "columns and cannot take sparse X; use num_embeddings=None or "
+                "'periodic', or pass dense X."
+            )
+    else:
+        spec = estimator.inputs_
+        encoded = [
+            name
+            for name, used in (
+                ("categorical columns", spec["categorical"]),
+                (f"numeric_scaling={spec['scaling']!r}", spec["scaling"]),
+                ("missing-value indicators", spec["missing_indicator"]),
+            )
+            if used
+        ]
+        if encoded:
+            raise ValueError(
+                f"This model encodes its inputs ({', '.join(encoded)}), which sparse "
+                "X cannot go through; pass dense X."
+            )
+    try:
+        X = check_numeric_X(
+            estimator,
+            X,
+            reset=reset,
+            dtype=dtype,
+            accept_sparse=("csr", "csc"),
+            ensure_all_finite=True,
+        )
+    except ValueError as exc:
+        if "NaN" in str(exc):
+            raise ValueError(
+                "Sparse X contains NaN: missing values are imputed only for dense X; "
+                "impute them first or pass dense X."
+            ) from exc
+        raise
+    if reset:
+        estimator.inputs_ = plain_inputs(X.shape[1])
+    return X
 
 
 def plain_inputs(n_features: int) -> dict:

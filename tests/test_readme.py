@@ -12,7 +12,16 @@ import pytest
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 TEXT = README.read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, flags=re.S)
-TITLES = ["quickstart", "mixed", "scoring", "inspect", "tabular", "onnx", "safe"]
+TITLES = [
+    "quickstart",
+    "mixed",
+    "scoring",
+    "inspect",
+    "tabular",
+    "sparse",
+    "onnx",
+    "safe",
+]
 
 
 def _run(index, **namespace):
@@ -122,6 +131,16 @@ def test_tabular_example_takes_the_raw_frame():
     assert est.predict(X.head(2)).shape == (2, 2)
     unseen = X.head(2).assign(city=["tokyo", None])  # unknown and missing
     assert np.isfinite(est.predict_proba(unseen)[0]).all()
+
+
+def test_sparse_example_fits_one_hot_output_as_it_comes():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ns, printed = _run(TITLES.index("sparse"))
+    pipe = ns["pipe"]
+    assert printed.split() == ["[['True'", "'big']", "['False'", "'small']]"]
+    assert pipe.named_steps["multitaskclassifier"].n_features_in_ == 6
+    assert pipe.score(ns["X"], ns["Y"]) == 1.0
 
 
 @pytest.mark.slow

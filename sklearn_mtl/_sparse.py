@@ -1,0 +1,185 @@
+"""Sparse X kept sparse on the device, densified one batch at a time.
+
+A scipy CSR/CSC matrix or array becomes a :class:`SparseRows`: the CSR
+structure (``crow``, ``col``, ``val``) as torch tensors on the training device.
+Memory grows with the number of non-zeros, never with rows x columns. The
+engine's batches (:class:`~sklearn_mtl._engine.TensorBatches`) and inference
+(:meth:`~sklearn_mtl._engine.MultiTaskEngine.infer_batches`) read rows through
+the two operations a dense tensor offers them:
+
+- ``X[start:stop]`` and ``X.index_select(0, index)`` return the rows as a
+  **dense** ``(n_rows, n_features)`` tensor: the network reads exactly what it
+  would read from the dense X, so the sparse and dense fits agree bit for bit;
+- :meth:`SparseRows.take` returns a smaller :class:`SparseRows` (the validation
+  split), still sparse.
+
+Why densify per batch rather than a sparse first layer: the network stays the
+same for every architecture, trunk and device, and on CPU the per-batch gather
+measured as fast as a sparse matmul of the first layer (the dense update of the
+first layer's ``n_features x width`` weights costs the same either way); see
+``benchmarks/bench_sparse.py`` and ``docs/benchmarks.md``.
+
+torch's sparse CSR tensors have no ``index_select`` on rows; the gather below
+builds the batch from the CSR arrays with vectorised ops (no loop over rows).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+__all__ = ["DENSE_BATCH_BYTES", "SparseRows", "as_device_tensor", "take_rows"]
+
+#: Largest dense batch built at inference and validation (training batches are
+#: ``batch_size`` rows, as the user asked).
+DENSE_BATCH_BYTES = 64 * 2**20
+
+
+class SparseRows:
+    """Rows of a CSR matrix on a torch device, gathered densely per batch.
+
+    Parameters
+    ----------
+    crow : torch.Tensor of shape (n_rows + 1,), int64
+        Row pointers (``indptr``).
+    col : torch.Tensor of shape (nnz,), int64
+        Column of each stored value (``indices``).
+    val : torch.Tensor of shape (nnz,)
+        Stored values; their dtype is the dtype of the dense batches.
+    n_features : int
+        Number of columns.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> X = sp.csr_array(np.array([[0.0, 2.0], [3.0, 0.0], [0.0, 0.0]]))
+    >>> rows = SparseRows.from_scipy(X, dtype=np.float32, device="cpu")
+    >>> rows.shape, rows.nnz
+    ((3, 2), 2)
+    >>> rows[0:2]
+    tensor([[0., 2.],
+            [3., 0.]])
+    >>> rows.take(torch.tensor([1, 2]))[0:2]
+    tensor([[3., 0.],
+            [0., 0.]])
+    """
+
+    def __init__(self, crow, col, val, n_features: int):
+        self.crow = crow
+        self.col = col
+        self.val = val
+        self.n_features = int(n_features)
+
+    @classmethod
+    def from_scipy(cls, X, *, dtype=None, device="cpu") -> SparseRows:
+        """A scipy sparse matrix or array (any format) on ``device``."""
+        X = X.tocsr()
+        if not X.has_canonical_format:
+            X = X.copy()
+            X.sum_duplicates()  # one stored value per (row, column), sorted
+        values = X.data if dtype is None else X.data.astype(dtype, copy=False)
+        return cls(
+            torch.as_tensor(X.indptr.astype(np.int64, copy=False), device=device),
+            torch.as_tensor(X.indices.astype(np.int64, copy=False), device=device),
+            torch.as_tensor(np.ascontiguousarray(values), device=device),
+            X.shape[1],
+        )
+
+    # ---------------------------------------------------------------- tensor-like
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.crow.shape[0] - 1, self.n_features)
+
+    @property
+    def nnz(self) -> int:
+        return self.val.shape[0]
+
+    @property
+    def dtype(self):
+        return self.val.dtype
+
+    @property
+    def device(self):
+        return self.val.device
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def batch_rows(self, batch_size: int) -> int:
+        """``batch_size``, capped so a dense batch holds ``DENSE_BATCH_BYTES``."""
+        row_bytes = self.n_features * self.val.element_size()
+        return max(1, min(int(batch_size), DENSE_BATCH_BYTES // max(row_bytes, 1)))
+
+    def __getitem__(self, rows):
+        """Rows ``start:stop`` (a slice with step 1) as a dense tensor."""
+        if not isinstance(rows, slice) or rows.step not in (None, 1):
+            raise TypeError("SparseRows takes a row slice start:stop.")
+        start, stop, _ = rows.indices(self.shape[0])
+        stop = max(start, stop)
+        crow = self.crow[start : stop + 1]
+        lo, hi = int(crow[0]), int(crow[-1])
+        counts = crow[1:] - crow[:-1]
+        local = torch.repeat_interleave(
+            torch.arange(stop - start, device=self.device), counts, output_size=hi - lo
+        )
+        return self._dense(stop - start, local, self.col[lo:hi], self.val[lo:hi])
+
+    def index_select(self, dim: int, index):
+        """Rows at ``index`` as a dense tensor (as ``Tensor.index_select(0, ...)``)."""
+        if dim != 0:
+            raise ValueError("SparseRows selects rows only (dim=0).")
+        local, pos = self._gather(index)
+        return self._dense(index.shape[0], local, self.col[pos], self.val[pos])
+
+    def take(self, index) -> SparseRows:
+        """Rows at ``index`` (a long tensor), still sparse."""
+        _, pos = self._gather(index)
+        counts = self.crow[index + 1] - self.crow[index]
+        crow = torch.zeros(index.shape[0] + 1, dtype=torch.int64, device=self.device)
+        torch.cumsum(counts, 0, out=crow[1:])
+        return SparseRows(crow, self.col[pos], self.val[pos], self.n_features)
+
+    # ---------------------------------------------------------------- internals
+    def _gather(self, index):
+        """Batch row of each gathered value, and its position in ``col``/``val``."""
+        starts = self.crow[index]
+        counts = self.crow[index + 1] - starts
+        ends = torch.cumsum(counts, 0)
+        total = int(ends[-1]) if ends.shape[0] else 0
+        local = torch.repeat_interleave(
+            torch.arange(index.shape[0], device=self.device), counts, output_size=total
+        )
+        # Position = row start + offset within the row (output-position minus
+        # the row's first output position), all by repeat_interleave.
+        shift = torch.repeat_interleave(
+            starts - (ends - counts), counts, output_size=total
+        )
+        pos = torch.arange(total, device=self.device) + shift
+        return local, pos
+
+    def _dense(self, n_rows, local, col, val):
+        out = torch.zeros(n_rows, self.n_features, dtype=self.dtype, device=self.device)
+        # Canonical CSR: no duplicate (row, column), so a plain put is exact.
+        out.index_put_((local, col), val)
+        return out
+
+
+def as_device_tensor(X, device, dtype=None):
+    """``X`` (a validated ndarray or scipy sparse matrix) as the engine's data.
+
+    A dense array becomes a tensor on ``device`` (copied when read-only: torch
+    needs writable memory); a sparse one a :class:`SparseRows`.
+    """
+    if sp.issparse(X):
+        return SparseRows.from_scipy(X, dtype=dtype, device=device)
+    if not X.flags.writeable:
+        X = X.copy()
+    return torch.as_tensor(X, device=device)
+
+
+def take_rows(X, index):
+    """Rows at ``index`` of the engine's data, keeping sparse data sparse."""
+    if isinstance(X, SparseRows):
+        return X.take(index)
+    return X.index_select(0, index)

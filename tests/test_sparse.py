@@ -1,0 +1,263 @@
+"""Sparse X: kept sparse on the device, densified one batch at a time."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from sklearn_mtl import MultiTaskClassifier, MultiTaskNeuralEstimator
+from sklearn_mtl._sparse import DENSE_BATCH_BYTES, SparseRows
+
+SMALL = dict(hidden_layer_sizes=(16,), max_iter=5, random_state=0, device="cpu")
+
+
+def _categorical(n=240, seed=0):
+    rng = np.random.RandomState(seed)
+    X = np.c_[
+        rng.choice(["red", "green", "blue"], n),
+        rng.choice(["s", "m", "l", "xl"], n),
+        rng.randint(0, 6, n).astype(str),
+    ]
+    Y = np.c_[
+        (X[:, 0] == "red") | (X[:, 1] == "xl"),
+        np.where(X[:, 2].astype(int) > 2, "hi", "lo"),
+    ]
+    return X, Y
+
+
+def _sparse_problem(n=300, d=40, seed=0):
+    rng = np.random.RandomState(seed)
+    X = sp.random(n, d, density=0.15, format="csr", random_state=seed)
+    w = rng.randn(d, 2)
+    Y = (X @ w > 0).astype(int)
+    return X, Y
+
+
+# ------------------------------------------------------------------ SparseRows
+def test_sparse_rows_gather_equals_dense_rows():
+    X = sp.random(50, 30, density=0.2, format="csr", random_state=1, dtype=np.float32)
+    X[7] = 0  # an empty row
+    dense = X.toarray()
+    rows = SparseRows.from_scipy(X, device="cpu")
+    idx = torch.tensor([7, 3, 49, 3, 0])
+    np.testing.assert_array_equal(rows.index_select(0, idx).numpy(), dense[idx])
+    np.testing.assert_array_equal(rows[10:27].numpy(), dense[10:27])
+    np.testing.assert_array_equal(rows[45:100].numpy(), dense[45:])
+    sub = rows.take(idx)
+    assert sub.shape == (5, 30) and sub.nnz == sum(X[i].nnz for i in idx.tolist())
+    np.testing.assert_array_equal(sub[0:5].numpy(), dense[idx])
+    assert rows.index_select(0, torch.tensor([], dtype=torch.long)).shape == (0, 30)
+
+
+def test_sparse_rows_sums_duplicates_of_non_canonical_input():
+    X = sp.coo_array(([1.0, 2.0, 5.0], ([0, 0, 1], [2, 2, 0])), shape=(2, 3))
+    rows = SparseRows.from_scipy(X, dtype=np.float64, device="cpu")
+    np.testing.assert_array_equal(rows[0:2].numpy(), [[0, 0, 3.0], [5.0, 0, 0]])
+
+
+# ------------------------------------------------------------------ estimators
+def test_one_hot_pipeline_equals_dense_pipeline_bit_for_bit():
+    # Each batch is densified to exactly the tensor the dense fit reads, and
+    # the shuffling and initialisation draw from the same seed: same floats.
+    X, Y = _categorical()
+    sparse_pipe = make_pipeline(OneHotEncoder(), MultiTaskClassifier(**SMALL))
+    dense_pipe = make_pipeline(
+        OneHotEncoder(sparse_output=False), MultiTaskClassifier(**SMALL)
+    )
+    sparse_pipe.fit(X, Y)
+    dense_pipe.fit(X, Y)
+    assert sp.issparse(sparse_pipe[0].transform(X[:2]))
+    np.testing.assert_array_equal(sparse_pipe.predict(X), dense_pipe.predict(X))
+    for p_s, p_d in zip(sparse_pipe.predict_proba(X), dense_pipe.predict_proba(X)):
+        np.testing.assert_array_equal(p_s, p_d)
+    assert sparse_pipe.predict(X).shape == (240, 2)
+    assert sparse_pipe.score(X, Y) == dense_pipe.score(X, Y)
+
+
+def test_one_hot_pipeline_learns_the_categorical_rule():
+    X, Y = _categorical()
+    pipe = make_pipeline(
+        OneHotEncoder(),
+        MultiTaskClassifier(
+            hidden_layer_sizes=(32,),
+            max_iter=60,
+            learning_rate_init=0.02,
+            random_state=0,
+            device="cpu",
+        ),
+    )
+    pipe.fit(X, Y)
+    assert pipe.score(X, Y) > 0.95
+
+
+@pytest.mark.parametrize("container", [sp.csr_matrix, sp.csc_array, sp.coo_matrix])
+def test_formats_and_dense_give_the_same_model(container):
+    X, Y = _sparse_problem()
+    params = dict(SMALL, early_stopping=True, validation_fraction=0.2)
+    dense = MultiTaskClassifier(**params).fit(X.toarray(), Y)
+    model = MultiTaskClassifier(**params).fit(container(X), Y)
+    assert model.n_iter_ == dense.n_iter_
+    np.testing.assert_array_equal(model.loss_curve_, dense.loss_curve_)
+    np.testing.assert_array_equal(model.validation_scores_, dense.validation_scores_)
+    for Xp in (container(X), X.toarray()):
+        np.testing.assert_array_equal(model.predict(Xp), dense.predict(X.toarray()))
+        for p, q in zip(model.predict_proba(Xp), dense.predict_proba(X.toarray())):
+            np.testing.assert_array_equal(p, q)
+    # Inference runs in float64 for float64 input, sparse or dense.
+    assert model.predict_proba(X)[0].dtype == np.float64
+
+
+def test_integer_sparse_x_partial_fit_and_gates():
+    X, Y = _sparse_problem()
+    X_int = sp.csr_array((X * 10).astype(np.int32))
+    est = MultiTaskNeuralEstimator(
+        architecture="mmoe", expert_layer_sizes=(8,), n_experts=3, **SMALL
+    )
+    est.partial_fit(X_int, Y)
+    est.partial_fit(X_int, Y)
+    assert est.n_iter_ == 2  # one epoch per call, as MLPClassifier
+    np.testing.assert_array_equal(
+        est.predict(X_int), est.predict(X_int.toarray().astype(np.float64))
+    )
+    gates = est.gate_weights(X_int)
+    dense_gates = est.gate_weights(X_int.toarray())
+    for name in est.task_names_:
+        np.testing.assert_allclose(gates[name], dense_gates[name], rtol=0, atol=1e-12)
+        assert gates[name].shape == (3,) and abs(gates[name].sum() - 1) < 1e-9
+
+
+def test_tfidf_pipeline():
+    rng = np.random.RandomState(0)
+    words = ["good", "great", "fine", "bad", "awful", "poor", "the", "a", "movie"]
+    docs, y = [], []
+    for _ in range(200):
+        positive = rng.rand() < 0.5
+        pool = words[:3] if positive else words[3:6]
+        docs.append(" ".join(rng.choice(pool + words[6:], 6)))
+        y.append(["neg", "pos"][positive])
+    Y = np.c_[y, [len(d) > 26 for d in docs]]
+    pipe = make_pipeline(
+        TfidfVectorizer(),
+        MultiTaskClassifier(
+            hidden_layer_sizes=(16,),
+            max_iter=40,
+            learning_rate_init=0.02,
+            random_state=0,
+            device="cpu",
+        ),
+    )
+    pipe.fit(docs, Y)
+    assert pipe.predict(["a great movie", "an awful movie"])[:, 0].tolist() == [
+        "pos",
+        "neg",
+    ]
+    assert pipe.named_steps["multitaskclassifier"].n_features_in_ == len(
+        pipe[0].vocabulary_
+    )
+
+
+def test_memory_grows_with_non_zeros_not_with_the_dense_size(monkeypatch):
+    # 20k x 5k float32 is 400 MB dense (800 MB in float64 at predict); at 0.1 %
+    # density the CSR holds 100k values. Every dense tensor made from sparse X
+    # comes from SparseRows._dense, which we watch.
+    n, d = 20_000, 5_000
+    rng = np.random.RandomState(0)
+    rows, cols = np.repeat(np.arange(n), 5), rng.randint(0, d, 5 * n)
+    values = rng.rand(5 * n).astype(np.float32)
+    X = sp.csr_matrix((values, (rows, cols)), shape=(n, d))  # ~0.1 % density
+    Y = np.c_[np.arange(n) % 2, np.arange(n) % 3]
+    est = MultiTaskClassifier(
+        hidden_layer_sizes=(8,),
+        max_iter=1,
+        batch_size=1000,
+        random_state=0,
+        early_stopping=True,
+        device="cpu",
+    )
+    dense_bytes = []
+    dense = SparseRows._dense
+
+    def spy(self, n_rows, *args):
+        out = dense(self, n_rows, *args)
+        dense_bytes.append(out.numel() * out.element_size())
+        return out
+
+    monkeypatch.setattr(SparseRows, "_dense", spy)
+    tracemalloc.start()
+    try:
+        est.fit(X, Y)
+        est.predict_proba(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    full = n * d * 4
+    # The peak is one capped dense batch (tracemalloc sees torch's CPU buffers
+    # here), nowhere near a dense copy of X.
+    assert peak < DENSE_BATCH_BYTES + 16 * 2**20 < full / 4, peak
+    assert max(dense_bytes) <= DENSE_BATCH_BYTES < full / 5
+    # Training batches are batch_size rows; prediction batches are capped.
+    assert 1000 * d * 4 in dense_bytes and len(dense_bytes) > n / 1000
+    assert est.predict(X[:5]).shape == (5, 2)
+
+
+def test_dense_batches_are_the_only_dense_tensors(monkeypatch):
+    # Every dense tensor built from sparse X has at most batch_size rows.
+    X, Y = _sparse_problem(n=500)
+    sizes = []
+    dense = SparseRows._dense
+
+    def spy(self, n_rows, *args):
+        sizes.append(n_rows)
+        return dense(self, n_rows, *args)
+
+    monkeypatch.setattr(SparseRows, "_dense", spy)
+    MultiTaskClassifier(batch_size=64, **SMALL).fit(X, Y).predict(X)
+    assert max(sizes) == 500  # inference batches (8192 rows) hold all 500 rows
+    assert sorted(set(sizes))[:2] == [52, 64]  # 500 = 7 * 64 + 52
+
+
+# ------------------------------------------------------------------ errors
+def test_sparse_x_refused_where_the_encoder_cannot_take_it():
+    X, Y = _sparse_problem()
+    with pytest.raises(
+        ValueError, match=r"numeric_scaling='quantile' cannot take sparse"
+    ):
+        MultiTaskClassifier(numeric_scaling="quantile", **SMALL).fit(X, Y)
+    with pytest.raises(
+        ValueError, match=r"categorical_features names columns \[0, 3\]"
+    ):
+        MultiTaskClassifier(categorical_features=[0, 3], **SMALL).fit(X, Y)
+    with pytest.raises(ValueError, match="num_embeddings='piecewise_linear' learns"):
+        MultiTaskClassifier(num_embeddings="piecewise_linear", **SMALL).fit(X, Y)
+    X_nan = X.copy()
+    X_nan.data[0] = np.nan
+    with pytest.raises(ValueError, match="Sparse X contains NaN"):
+        MultiTaskClassifier(**SMALL).fit(X_nan, Y)
+    assert (
+        not MultiTaskClassifier(numeric_scaling="robust")
+        .__sklearn_tags__()
+        .input_tags.sparse
+    )
+    assert MultiTaskClassifier().__sklearn_tags__().input_tags.sparse
+
+
+def test_model_that_encodes_its_inputs_refuses_sparse_x_at_predict():
+    X, Y = _sparse_problem()
+    dense = X.toarray()
+    dense[0, 0] = np.nan  # learns a missing-value indicator
+    est = MultiTaskClassifier(numeric_scaling="robust", **SMALL).fit(dense, Y)
+    with pytest.raises(
+        ValueError,
+        match=r"encodes its inputs \(numeric_scaling='robust', missing-value "
+        r"indicators\), which sparse X cannot go through",
+    ):
+        est.predict(X)
+    with pytest.raises(
+        ValueError, match="X has 39 features, but MultiTaskClassifier is expecting 40"
+    ):
+        MultiTaskClassifier(**SMALL).fit(X, Y).predict(X[:, :39].toarray())
