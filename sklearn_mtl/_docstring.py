@@ -27,9 +27,9 @@ bool, int or str, default="from_dtype"
         each column through its training quantiles to a standard normal;
         ``"robust"`` subtracts the median and divides by the interquartile
         range; ``None`` reads the numbers as they are (for data scaled
-        beforehand). ``"auto"`` is ``"quantile"`` when ``X`` has categorical
-        columns (raw tabular data) and ``None`` for all-numeric input, which
-        is then read exactly as given.
+        beforehand). ``"auto"`` is ``"quantile"`` for raw tabular data (``X``
+        has categorical columns, or NaN in a numeric column) and ``None`` for
+        complete numeric input, which is then read exactly as given.
 
     num_embeddings : {"auto", "piecewise_linear", "piecewise_linear_tree", \
 "periodic"} or None, default="auto"
@@ -39,9 +39,10 @@ bool, int or str, default="from_dtype"
         decision tree per feature on its labelled rows; a feature's bin edges
         are the union over tasks, thinned to ``n_bins``), ``"periodic"``
         (learned sin/cos frequencies). ``None`` feeds the numbers directly.
-        ``"auto"`` is ``"piecewise_linear"`` when ``X`` has categorical
-        columns (raw tabular data, where it was measured best: see
-        ``docs/tabular.md``) and ``None`` for all-numeric input. The choice
+        ``"auto"`` is ``"piecewise_linear"`` for raw tabular data (``X`` has
+        categorical columns, or NaN in a numeric column; where it was
+        measured best: see ``docs/tabular.md``) and ``None`` for complete
+        numeric input. The choice
         is kept in ``inputs_["num_embeddings"]``.
 
     n_bins : int, default=48

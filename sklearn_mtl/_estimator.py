@@ -432,13 +432,15 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         """Choose the numeric embedding and learn its bins (first pass).
 
         ``"auto"`` is piecewise-linear for raw tabular data (categorical
-        columns), where it was measured best, and none for all-numeric X, read
-        as is. The choice is kept in ``inputs_["num_embeddings"]``. ``data()``
-        gives the encoded X and its TaskTargets, for the bin edges.
+        columns or missing values), where it was measured best, and none for
+        complete numeric X, read as is. The choice is kept in
+        ``inputs_["num_embeddings"]``. ``data()`` gives the encoded X and its
+        TaskTargets, for the bin edges.
         """
         embeddings = self.num_embeddings
         if embeddings == "auto":
-            tabular = bool(self.inputs_["categorical"])
+            inputs = self.inputs_
+            tabular = bool(inputs["categorical"] or inputs["missing_indicator"])
             embeddings = "piecewise_linear" if tabular else None
         self.inputs_ = {**self.inputs_, "num_embeddings": embeddings}
         if embeddings in ("piecewise_linear", "piecewise_linear_tree"):

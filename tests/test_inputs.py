@@ -93,7 +93,9 @@ def test_codes_unknown_and_missing_against_hand_computation():
 
 def test_nan_numeric_imputed_with_median_and_indicator():
     X = np.array([[1.0, 5.0], [np.nan, 6.0], [3.0, 7.0], [5.0, 8.0]])
-    holder = _Holder()
+    # "auto" scales numbers with gaps (raw data); imputation is seen unscaled.
+    assert validate_inputs(_Holder(), X, reset=True, dtype=np.float32).shape == (4, 3)
+    holder = _Holder(numeric_scaling=None)
     enc = validate_inputs(holder, X, reset=True, dtype=np.float32)
     assert holder.inputs_["missing_indicator"] == [0]
     # median of column 0 over labelled values (1, 3, 5) is 3; indicator last.
@@ -103,6 +105,16 @@ def test_nan_numeric_imputed_with_median_and_indicator():
         holder, np.array([[2.0, np.nan]]), reset=False, dtype=np.float32
     )
     np.testing.assert_array_equal(enc, [[2, 6.5, 0]])
+
+
+def test_auto_scaling_is_quantile_for_numbers_with_gaps():
+    X = np.array([[1.0, 5.0], [np.nan, 6.0], [3.0, 7.0], [5.0, 8.0]])
+    holder = _Holder()
+    validate_inputs(holder, X, reset=True, dtype=np.float32)
+    assert holder.inputs_["scaling"] == "quantile"
+    complete = _Holder()
+    validate_inputs(complete, np.nan_to_num(X), reset=True, dtype=np.float32)
+    assert complete.inputs_["scaling"] is None
 
 
 def test_plain_numpy_is_returned_as_validated():
