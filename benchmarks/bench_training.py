@@ -320,6 +320,7 @@ def main(argv=None):
     main_names = [
         "torch hand loop",
         "sklearn-mtl",
+        "sklearn-mtl compile=True",
         "torch DataLoader loop",
         "skorch NeuralNet",
         "keras 3 (torch backend)",
