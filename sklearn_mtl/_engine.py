@@ -218,14 +218,22 @@ class BlockDataset:
             torch.as_tensor(X, device=self.device), targets.to(self.device)
         )
 
+    #: Most rows held out for validation from a stream (at least one block):
+    #: the held-out blocks stay in memory, so they must not grow with the data.
+    MAX_VALID_ROWS = 200_000
+
     def split(self, fraction: float, random_state: int):
         """Hold out ``ceil(fraction * n_blocks)`` whole blocks, drawn at random.
 
-        Returns the training blocks (still streamed) and the held-out ones
-        loaded once as a :class:`TaskDataset`.
+        At most :attr:`MAX_VALID_ROWS` rows (and at least one block) are held
+        out: the held-out blocks are loaded once and kept in memory as a
+        :class:`TaskDataset`. Returns the training blocks (still streamed) and
+        the held-out ones.
         """
         blocks = self.block_ids
         n_valid = math.ceil(fraction * len(blocks))
+        block_rows = max(1, max(self.lengths[b] for b in blocks))
+        n_valid = min(n_valid, max(1, self.MAX_VALID_ROWS // block_rows))
         if n_valid >= len(blocks):
             raise ValueError(
                 f"early_stopping holds out whole blocks: validation_fraction="
@@ -735,34 +743,30 @@ class MultiTaskEngine(NeuralNet):
         self._hooks = hooks = self._batch_hooks()
         notify_batches = hooks["on_batch_begin"] or hooks["on_batch_end"]
         n_tasks = self.criterion_.loss.n_tasks
-        losses, task_losses, labelled, weights, sizes = [], [], [], [], []
+        # Running sums on the device: no host read per batch, and memory that
+        # does not grow with the number of batches (a streamed epoch has many).
+        total = torch.zeros((), device=self.device)
+        task_sum = torch.zeros(n_tasks, device=self.device)
+        task_count = torch.zeros(n_tasks, device=self.device)
+        weight_sum = torch.zeros(n_tasks, device=self.device)
+        n_rows = n_batches = 0
         outputs = []
         for batch in iterator:
             if notify_batches:
                 self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
+            size = batch[0].shape[0]
             # detach: a strategy's tensors must not keep a graph alive all epoch.
-            losses.append(step["loss"].detach())
-            task_losses.append(step["task_losses"])
-            labelled.append(step["labelled"])
-            weights.append(step["weights"].detach())
-            sizes.append(batch[0].shape[0])
+            total += step["loss"].detach().float() * size
+            task_sum += step["task_losses"].float() * step["labelled"]
+            task_count += step["labelled"]
+            weight_sum += step["weights"].detach().float()
+            n_rows += size
+            n_batches += 1
             if not training:
                 outputs.append(step["y_pred"])
             if notify_batches:
                 self.notify("on_batch_end", batch=batch, training=training, **step)
-        n_rows, n_batches = sum(sizes), len(sizes)
-        if n_batches:
-            size_t = torch.as_tensor(sizes, dtype=torch.float32).to(self.device)
-            total = (torch.stack(losses).float() * size_t).sum()
-            lab = torch.stack(labelled)
-            task_sum = (torch.stack(task_losses) * lab).sum(0)
-            task_count = lab.sum(0)
-            weight_sum = torch.stack(weights).sum(0)
-        else:
-            total = torch.zeros((), device=self.device)
-            zeros = torch.zeros(n_tasks, device=self.device)
-            task_sum = task_count = weight_sum = zeros
         task_means = torch.where(
             task_count > 0, task_sum / task_count.clamp_min(1e-12), torch.nan
         )
