@@ -828,6 +828,26 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         return tags
 
 
+def fitted_multitask(estimator, user: str):
+    """The fitted sklearn-mtl estimator at the end of ``estimator`` (a Pipeline's
+    last step, or the estimator itself) and the transforms before it.
+
+    ``user`` names the caller in the TypeError for anything else.
+    """
+    transforms = []
+    while hasattr(estimator, "steps") and hasattr(estimator, "__getitem__"):
+        if len(estimator.steps) > 1:
+            transforms.append(estimator[:-1])
+        estimator = estimator[-1]
+    if not isinstance(estimator, _BaseMultiTask):
+        raise TypeError(
+            f"{user} take a fitted sklearn-mtl estimator or a Pipeline ending in "
+            f"one, got {type(estimator).__name__}."
+        )
+    check_is_fitted(estimator)
+    return estimator, transforms
+
+
 class _FitPlan:
     """What :meth:`_BaseMultiTask._prepare_fit` checked and built, before commit."""
 

@@ -185,19 +185,8 @@ def check_numeric_X(estimator, X, **kwargs):
                 "Complex data not supported in X: the features must be real numbers."
             ) from exc
         if "could not convert" in msg or "argument must be" in msg:
-            where = ""
-            if _is_dataframe(X):
-                import pandas as pd
-
-                api = pd.api.types
-                bad = [
-                    str(c)
-                    for c, d in X.dtypes.items()
-                    if not (api.is_numeric_dtype(d) or api.is_bool_dtype(d))
-                ]
-                where = f" (non-numeric columns: {bad})" if bad else ""
             raise type(exc)(
-                f"X must be numeric{where}; name categorical columns in "
+                "X must be numeric; name categorical columns in "
                 f"categorical_features, or encode them first. {msg}"
             ) from exc
         raise

@@ -122,16 +122,6 @@ def _hashable(key):
 
 
 # --------------------------------------------------------------------------- tensors
-def _to_cpu(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(_to_cpu(v) for v in obj)
-    return obj
-
-
 def _history_rows(history):
     """The training history as JSON data; entries without a JSON form are dropped."""
     rows = []
@@ -264,7 +254,7 @@ def save(estimator, file) -> None:
             "history": _history_rows(engine["history"]),
             "stopping": {k: _encode(v) for k, v in engine["stopping"].items()},
         }
-        tensors = _to_cpu(engine["tensors"])
+        tensors = engine["tensors"]  # CPU tensors: get_state moved them
 
     buffer = io.BytesIO()
     torch.save(tensors, buffer)

@@ -21,9 +21,8 @@ imported only when a Display draws.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
 
-from ._estimator import _BaseMultiTask
+from ._estimator import fitted_multitask
 
 __all__ = ["TaskLossCurveDisplay", "TaskWeightCurveDisplay", "GateUsageDisplay"]
 
@@ -41,18 +40,7 @@ def check_matplotlib_support(caller: str) -> None:
 
 def _fitted_model(estimator):
     """The fitted sklearn-mtl estimator (last step of a Pipeline), and the steps."""
-    transforms = []
-    while hasattr(estimator, "steps") and hasattr(estimator, "__getitem__"):
-        if len(estimator.steps) > 1:
-            transforms.append(estimator[:-1])
-        estimator = estimator[-1]
-    if not isinstance(estimator, _BaseMultiTask):
-        raise TypeError(
-            "sklearn_mtl.inspection displays take a fitted sklearn-mtl estimator or "
-            f"a Pipeline ending in one, got {type(estimator).__name__}."
-        )
-    check_is_fitted(estimator)
-    return estimator, transforms
+    return fitted_multitask(estimator, "sklearn_mtl.inspection displays")
 
 
 def _axes(display, ax):

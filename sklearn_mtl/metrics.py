@@ -35,10 +35,9 @@ from sklearn.utils.metadata_routing import (
     _MetadataRequester,
     _routing_enabled,
 )
-from sklearn.utils.validation import check_is_fitted
 
 from ._engine import MultiTaskEngine, TaskDataset
-from ._estimator import _BaseMultiTask
+from ._estimator import _BaseMultiTask, fitted_multitask
 from ._tasks import (
     _labelled_values,
     per_task_class_weight,
@@ -269,18 +268,7 @@ def _unwrap(estimator):
     """The fitted multi-task estimator and the transforms before it (Pipelines)."""
     if isinstance(estimator, MultiTaskEngine):
         return _EngineView(estimator), []
-    transforms = []
-    while hasattr(estimator, "steps") and hasattr(estimator, "__getitem__"):
-        if len(estimator.steps) > 1:
-            transforms.append(estimator[:-1])
-        estimator = estimator[-1]
-    if not isinstance(estimator, _BaseMultiTask):
-        raise TypeError(
-            "sklearn_mtl.metrics scorers score a fitted sklearn-mtl estimator or a "
-            f"Pipeline ending in one, got {type(estimator).__name__}."
-        )
-    check_is_fitted(estimator)
-    return estimator, transforms
+    return fitted_multitask(estimator, "sklearn_mtl.metrics scorers")
 
 
 def _forward(model, transforms, X) -> np.ndarray:
