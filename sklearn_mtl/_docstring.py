@@ -15,12 +15,12 @@ bool, int or str, default="from_dtype"
         ``"from_dtype"`` takes the DataFrame columns of dtype ``category``,
         ``str`` / ``object`` and ``bool`` (none for an array); or a boolean
         mask over the columns, column indices, or column names. ``None``: every
-        column is numeric. Each categorical column gets a learned embedding of
-        size ``embedding_dim``; categories seen first at predict time map to a
-        reserved "unknown" entry, missing values (NaN / None) are a category
-        of their own. Other columns must be numeric; NaN in them is replaced
-        by the training median, with a learned missing indicator for columns
-        that had NaN in fit.
+        column is numeric. Each categorical column is one-hot encoded or gets
+        a learned embedding (see ``one_hot_max_size``); categories seen first
+        at predict time map to a reserved "unknown" entry, missing values
+        (NaN / None) are a category of their own. Other columns must be
+        numeric; NaN in them is replaced by the training median, with a
+        learned missing indicator for columns that had NaN in fit.
 
     numeric_scaling : {"auto", "quantile", "robust"} or None, default="auto"
         Scaling of the numeric columns learned in ``fit``: ``"quantile"`` maps
@@ -49,7 +49,15 @@ bool, int or str, default="from_dtype"
         Number of bins of the piecewise-linear embeddings.
 
     embedding_dim : int, default=16
-        Size of each categorical embedding and of each numeric embedding.""",
+        Size of each categorical embedding and of each numeric embedding.
+
+    one_hot_max_size : int, default=16
+        Categorical columns with at most this many categories in fit are
+        one-hot encoded inside the network (a category first seen at predict
+        time sets no column; missing values have their own); larger ones get a
+        learned embedding of size ``embedding_dim``. ``0``: embeddings for
+        all. As CatBoost's ``one_hot_max_size``. Which columns are one-hot is
+        kept in ``inputs_["one_hot"]``.""",
     "network": """hidden_layer_sizes : tuple of int, default=(100,)
         Sizes of the hidden layers of the shared trunk. ``()`` gives no trunk.
 

@@ -180,6 +180,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         "num_embeddings": [StrOptions(set(NUM_EMBEDDINGS) | {"auto"}), None],
         "n_bins": [Interval(Integral, 2, None, closed="left")],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "one_hot_max_size": [Interval(Integral, 0, None, closed="left")],
         "n_ensemble": [Interval(Integral, 1, None, closed="left")],
         "solver": [StrOptions({"adam", "adamw"})],
         "hidden_layer_sizes": [
@@ -233,6 +234,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         num_embeddings,
         n_bins,
         embedding_dim,
+        one_hot_max_size,
         hidden_layer_sizes,
         activation,
         dropout,
@@ -272,6 +274,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         self.num_embeddings = num_embeddings
         self.n_bins = n_bins
         self.embedding_dim = embedding_dim
+        self.one_hot_max_size = one_hot_max_size
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.dropout = dropout
@@ -434,7 +437,9 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         ``"auto"`` is piecewise-linear for raw tabular data (categorical
         columns or missing values), where it was measured best, and none for
         complete numeric X, read as is. The choice is kept in
-        ``inputs_["num_embeddings"]``. ``data()`` gives the encoded X and its
+        ``inputs_["num_embeddings"]``; which categorical columns are one-hot
+        (at most ``one_hot_max_size`` categories in fit) in
+        ``inputs_["one_hot"]``. ``data()`` gives the encoded X and its
         TaskTargets, for the bin edges.
         """
         embeddings = self.num_embeddings
@@ -442,7 +447,12 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             inputs = self.inputs_
             tabular = bool(inputs["categorical"] or inputs["missing_indicator"])
             embeddings = "piecewise_linear" if tabular else None
-        self.inputs_ = {**self.inputs_, "num_embeddings": embeddings}
+        one_hot = [len(c) <= self.one_hot_max_size for c in self.inputs_["categories"]]
+        self.inputs_ = {
+            **self.inputs_,
+            "num_embeddings": embeddings,
+            "one_hot": one_hot,
+        }
         if embeddings in ("piecewise_linear", "piecewise_linear_tree"):
             X, targets = data()
             kinds = [t.kind for t in tasks.tasks]
@@ -926,6 +936,7 @@ class MultiTaskNeuralEstimator(_BaseMultiTask):
         num_embeddings="auto",
         n_bins=48,
         embedding_dim=16,
+        one_hot_max_size=16,
         hidden_layer_sizes=(100,),
         activation="relu",
         dropout=0.0,
@@ -967,6 +978,7 @@ class MultiTaskNeuralEstimator(_BaseMultiTask):
             num_embeddings=num_embeddings,
             n_bins=n_bins,
             embedding_dim=embedding_dim,
+            one_hot_max_size=one_hot_max_size,
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             dropout=dropout,
@@ -1085,6 +1097,7 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
         num_embeddings="auto",
         n_bins=48,
         embedding_dim=16,
+        one_hot_max_size=16,
         hidden_layer_sizes=(100,),
         activation="relu",
         dropout=0.0,
@@ -1126,6 +1139,7 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
             num_embeddings=num_embeddings,
             n_bins=n_bins,
             embedding_dim=embedding_dim,
+            one_hot_max_size=one_hot_max_size,
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             dropout=dropout,
@@ -1248,6 +1262,7 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         num_embeddings="auto",
         n_bins=48,
         embedding_dim=16,
+        one_hot_max_size=16,
         hidden_layer_sizes=(100,),
         activation="relu",
         dropout=0.0,
@@ -1288,6 +1303,7 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
             num_embeddings=num_embeddings,
             n_bins=n_bins,
             embedding_dim=embedding_dim,
+            one_hot_max_size=one_hot_max_size,
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             dropout=dropout,

@@ -632,4 +632,5 @@ def input_module(spec: dict, num_embeddings, embedding_dim: int):
         [len(c) + 2 for c in spec["categories"]],
         numeric,
         embedding_dim,
+        one_hot=spec.get("one_hot"),  # absent in models saved before it existed
     )

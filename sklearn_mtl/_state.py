@@ -175,12 +175,20 @@ def _check_inputs(inputs, n_features):
     scaling = inputs.get("scaling")
     if scaling not in _SCALING_KEYS:
         _fail(f"inputs_['scaling'] is {scaling!r}.")
-    if set(inputs) - {"num_embeddings"} != _INPUT_KEYS | _SCALING_KEYS[scaling]:
+    optional = {"num_embeddings", "one_hot"}  # absent in older files
+    if set(inputs) - optional != _INPUT_KEYS | _SCALING_KEYS[scaling]:
         _fail(f"inputs_ has keys {sorted(inputs, key=str)}.")
     if inputs.get("num_embeddings") not in (None, *NUM_EMBEDDINGS):
         _fail(f"inputs_['num_embeddings'] is {inputs['num_embeddings']!r}.")
     numeric = _int_list(inputs["numeric"], "inputs_['numeric']")
     categorical = _int_list(inputs["categorical"], "inputs_['categorical']")
+    one_hot = inputs.get("one_hot", [False] * len(categorical))
+    if (
+        not isinstance(one_hot, list)
+        or len(one_hot) != len(categorical)
+        or not all(isinstance(h, bool) for h in one_hot)
+    ):
+        _fail("inputs_['one_hot'] is not one bool per categorical column.")
     if sorted(numeric + categorical) != list(range(n_features)):
         _fail("inputs_ does not cover the n_features_in_ columns once each.")
     indicators = _int_list(inputs["missing_indicator"], "inputs_['missing_indicator']")
@@ -222,7 +230,9 @@ def _size_bound(est, inputs, tasks) -> int:
         *_layer_sizes(est.expert_layer_sizes, "expert_layer_sizes"),
     ]
     n_tasks = len(tasks.tasks)
-    n_in = encoded_width(inputs) * (est.embedding_dim + 1)
+    n_in = encoded_width(inputs) * (est.embedding_dim + 1) + sum(
+        len(c) + 1 for c in inputs["categories"]
+    )
     embeddings = est.embedding_dim * (
         sum(len(c) + 2 for c in inputs["categories"])
         + sum(len(b) for b in inputs["bins"] or [])

@@ -51,6 +51,9 @@ ESTIMATORS = [
     MultiTaskClassifier(
         n_ensemble=2, architecture="mmoe", expert_layer_sizes=(16,), **_SMALL
     ),
+    # A categorical column (each value of the checks' column 0 is a category),
+    # one-hot encoded inside the network.
+    MultiTaskNeuralEstimator(categorical_features=[0], one_hot_max_size=1000, **_SMALL),
 ]
 
 _SW_REASON = (

@@ -178,8 +178,64 @@ def test_dataframe_end_to_end_learns_and_handles_new_categories():
 
 
 @pytest.mark.parametrize(
+    "max_size, expected", [(64, [True] * 3), (2, [False, True, True]), (0, [False] * 3)]
+)
+def test_one_hot_max_size_chooses_columns_by_cardinality(max_size, expected):
+    X, y = _frame()  # city: 3 categories, flag: 2, grade: 2
+    est = MultiTaskNeuralEstimator(
+        **SMALL, one_hot_max_size=max_size, task_types={"size": "regression"}
+    ).fit(X, y)
+    assert est.inputs_["one_hot"] == expected
+    embedding = est.module_.features
+    n_hot = sum(len(c) + 1 for c, h in zip(est.inputs_["categories"], expected) if h)
+    n_emb = expected.count(False) * est.embedding_dim
+    # 2 numeric columns x 16 (piecewise-linear), 1 missing indicator, categories.
+    assert embedding.n_out == 2 * 16 + 1 + n_hot + n_emb
+    assert est.module_.body.bottom[0].in_features == embedding.n_out
+    assert (embedding.one_hot is None) == (expected.count(True) == 0)
+    assert (embedding.categorical is None) == (expected.count(False) == 0)
+
+
+def test_one_hot_columns_against_hand_computation():
+    """Missing is its own column; a category unseen in fit sets no column."""
+    X, y = _frame()
+    est = MultiTaskNeuralEstimator(**SMALL, task_types={"size": "regression"}).fit(X, y)
+    X_new = X.head(3).copy()
+    X_new["city"] = ["rome", None, "tokyo"]
+    enc = validate_inputs(est, X_new, reset=False, dtype=np.float32)
+    import torch
+
+    with torch.no_grad():
+        out = est.module_.features(torch.as_tensor(enc)).numpy()
+    cities = est.inputs_["categories"][0]  # sorted: oslo, paris, rome
+    city_cols = out[:, 2 * 16 + 1 : 2 * 16 + 1 + len(cities) + 1]
+    expected = np.zeros((3, len(cities) + 1), dtype=np.float32)
+    expected[0, 1 + cities.index("rome")] = 1  # column 0 is "missing"
+    expected[1, 0] = 1
+    np.testing.assert_array_equal(city_cols, expected)
+
+
+def test_model_without_one_hot_record_loads_as_embeddings(tmp_path):
+    """A state saved before one_hot_max_size existed: embeddings, predictions kept."""
+    X, y = _frame()
+    est = MultiTaskNeuralEstimator(
+        **SMALL, one_hot_max_size=0, task_types={"size": "regression"}
+    ).fit(X, y)
+    state = est.__getstate__()
+    state["inputs_"] = {k: v for k, v in state["inputs_"].items() if k != "one_hot"}
+    del state["one_hot_max_size"]
+    old = MultiTaskNeuralEstimator.__new__(MultiTaskNeuralEstimator)
+    old.__setstate__(state)
+    np.testing.assert_array_equal(old.predict(X), est.predict(X))
+    state["inputs_"]["one_hot"] = [True]
+    with pytest.raises(ValueError, match=r"inputs_\['one_hot'\] is not one bool per"):
+        MultiTaskNeuralEstimator.__new__(MultiTaskNeuralEstimator).__setstate__(state)
+
+
+@pytest.mark.parametrize(
     "params",
     [
+        dict(one_hot_max_size=2),
         dict(num_embeddings="piecewise_linear"),
         dict(num_embeddings="piecewise_linear_tree", n_bins=8),
         dict(num_embeddings="periodic", n_ensemble=3),

@@ -27,6 +27,7 @@ from .backbones import (
 from .embeddings import (
     NUM_EMBEDDINGS,
     CategoricalEmbedding,
+    OneHotCategories,
     TabularEmbedding,
     numeric_embedding,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "ARCHITECTURES",
     "NUM_EMBEDDINGS",
     "CategoricalEmbedding",
+    "OneHotCategories",
     "CrossStitchNetwork",
     "EnsembleNetwork",
     "FeatureNetwork",
