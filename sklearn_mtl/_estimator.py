@@ -50,6 +50,7 @@ from ._inputs import (
     encoded_width,
     fit_bins,
     input_module,
+    one_hot_columns,
     validate_inputs,
 )
 from ._sparse import as_device_tensor
@@ -447,11 +448,10 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             inputs = self.inputs_
             tabular = bool(inputs["categorical"] or inputs["missing_indicator"])
             embeddings = "piecewise_linear" if tabular else None
-        one_hot = [len(c) <= self.one_hot_max_size for c in self.inputs_["categories"]]
         self.inputs_ = {
             **self.inputs_,
             "num_embeddings": embeddings,
-            "one_hot": one_hot,
+            "one_hot": one_hot_columns(self.inputs_, self.one_hot_max_size),
         }
         if embeddings in ("piecewise_linear", "piecewise_linear_tree"):
             X, targets = data()

@@ -45,6 +45,7 @@ __all__ = [
     "check_numeric_X",
     "encoded_width",
     "fit_bins",
+    "one_hot_columns",
     "plain_inputs",
     "input_module",
     "resolve_categorical",
@@ -607,6 +608,18 @@ def fit_bins(spec: dict, X, targets, kinds, kind: str, n_bins: int) -> dict:
             edges = edges[keep.astype(int)]
         bins.append(edges)
     return {**spec, "bins": bins}
+
+
+def one_hot_columns(spec: dict, max_size: int) -> list[bool]:
+    """Per categorical column: one-hot (at most ``max_size`` categories seen in
+    fit) rather than a learned embedding, as CatBoost's ``one_hot_max_size``.
+
+    Examples
+    --------
+    >>> one_hot_columns({"categories": [["a", "b"], list("abcdefg")]}, 4)
+    [True, False]
+    """
+    return [len(c) <= max_size for c in spec["categories"]]
 
 
 def input_module(spec: dict, num_embeddings, embedding_dim: int):
