@@ -268,7 +268,18 @@ def fit_timed(model, X, y):
 
 # --------------------------------------------------------------------------- runs
 def run_seed(
-    name, X, Y, kinds, scarce, seed, n_train, n_test, raw, sizes, scarce_best=True
+    name,
+    X,
+    Y,
+    kinds,
+    scarce,
+    seed,
+    n_train,
+    n_test,
+    raw,
+    sizes,
+    scarce_best=True,
+    search=True,
 ):
     rng = np.random.RandomState(seed)
     order = rng.permutation(len(X))
@@ -299,6 +310,10 @@ def run_seed(
         "fit_seconds": seconds,
     }
 
+    out["scarce"] = []
+    if not search:  # full labels only, no mtl_best (fit-time runs)
+        return out
+
     from sklearn.model_selection import GridSearchCV, KFold
 
     prefix = "" if raw else "mtl__"
@@ -317,7 +332,6 @@ def run_seed(
         "params": {k: repr(v) for k, v in best.items()},
     }
 
-    out["scarce"] = []
     for size in sizes:
         if size > len(tr):
             continue
@@ -419,6 +433,12 @@ def main(argv=None):
         action="store_true",
         help="scarce-label curve without the searched configuration (half the fits)",
     )
+    parser.add_argument(
+        "--full-only",
+        action="store_true",
+        help="full labels, hgb / mlp / mtl only: no search, no scarce curve "
+        "(fit-time runs)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch/BLAS threads")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.datasets) - set(LOADERS))
@@ -436,6 +456,7 @@ def main(argv=None):
         "threads": args.threads,
         "n_seeds": n_seeds,
         "scarce_best": not args.no_scarce_best,
+        "full_only": args.full_only,
         "grid": [{k: repr(v) for k, v in g.items()} for g in GRID],
         "datasets": {},
     }
@@ -472,6 +493,7 @@ def main(argv=None):
                         raw,
                         sizes,
                         scarce_best=not args.no_scarce_best,
+                        search=not args.full_only,
                     )
                 )
                 took = time.perf_counter() - t0
