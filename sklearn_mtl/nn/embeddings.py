@@ -103,13 +103,15 @@ class OneHotCategories(nn.Module):
         self.n_out = sum(widths)
 
     def forward(self, codes):
+        # The indicators in the input's float dtype (codes arrive as floats).
+        dtype = codes.dtype if codes.is_floating_point() else torch.float32
         codes = codes.long()
         known = codes > 0
         # One column per feature, each in its own range: no two writes collide;
         # an unknown code writes 0 into its feature's first column.
         index = (codes - 1).clamp_min(0) + self.offsets
-        out = torch.zeros(codes.shape[0], self.n_out, device=codes.device)
-        return out.scatter_(1, index, known.to(out.dtype))
+        out = torch.zeros(codes.shape[0], self.n_out, dtype=dtype, device=codes.device)
+        return out.scatter_(1, index, known.to(dtype))
 
 
 class TabularEmbedding(nn.Module):
