@@ -577,7 +577,9 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         turns it on for large data, and for streamed data from two blocks (the
         validation set is made of whole blocks)."""
         if self.early_stopping == "auto":
-            return len(data) >= 1000 and len(getattr(data, "lengths", (0, 0))) >= 2
+            # Streamed: non-empty blocks only (an empty partition holds no rows).
+            blocks = getattr(data, "block_ids", (0, 0))
+            return len(data) >= 1000 and len(blocks) >= 2
         return bool(self.early_stopping)
 
     def _weight_decay(self, batch_size: int) -> float:

@@ -217,6 +217,15 @@ def test_early_stopping_uses_held_out_blocks():
         MultiTaskNeuralEstimator(**MIXED, early_stopping=True).fit(*as_dask(X, y, 400))
 
 
+def test_auto_early_stopping_counts_only_non_empty_blocks():
+    """1000 rows in one block plus an empty one: no block to hold out, so off."""
+    X, y = make_data(n=1000)
+    Xd = da.from_array(X, chunks=((1000, 0), (X.shape[1],)))
+    yd = da.from_array(y, chunks=((1000, 0), (y.shape[1],)))
+    est = MultiTaskNeuralEstimator(**{**MIXED, "max_iter": 2}).fit(Xd, yd)
+    assert est.validation_scores_ is None
+
+
 def test_trains_from_parquet(tmp_path):
     X, y = make_data(n=200)
     frame = pd.DataFrame(X, columns=["a", "b", "c", "d"]).assign(
