@@ -58,28 +58,23 @@ def run_model(args):
     X, Y = tfidf_like(args.rows, args.features, args.density)
     data_rss = current_rss_bytes()
     warnings.simplefilter("ignore")
+    # The same network and optimiser settings for both models.
+    common = dict(
+        hidden_layer_sizes=HIDDEN,
+        batch_size=BATCH,
+        max_iter=args.epochs,
+        learning_rate_init=1e-3,
+        random_state=0,
+    )
     if args.model == "sklearn-mtl":
         from sklearn_mtl import MultiTaskClassifier
 
-        est = MultiTaskClassifier(
-            hidden_layer_sizes=HIDDEN,
-            batch_size=BATCH,
-            max_iter=args.epochs,
-            learning_rate_init=1e-3,
-            random_state=0,
-            device="cpu",
-        )
+        est = MultiTaskClassifier(**common, device="cpu")
         y = Y
     elif args.model == "MLPClassifier":
         from sklearn.neural_network import MLPClassifier
 
-        est = MLPClassifier(
-            hidden_layer_sizes=HIDDEN,
-            batch_size=BATCH,
-            max_iter=args.epochs,
-            learning_rate_init=1e-3,
-            random_state=0,
-        )
+        est = MLPClassifier(**common)
         y = Y[:, 0]
     else:  # only the data
         print(
