@@ -87,13 +87,39 @@ def test_sample_weight_streams_with_its_blocks():
     np.testing.assert_array_equal(stream.predict(X), mem.predict(X))
 
 
-def test_random_state_reproducible_and_blocks_shuffled():
-    Xd, yd = as_dask(*make_data(), 40)
-    a = MultiTaskNeuralEstimator(**MIXED).fit(Xd, yd)
-    b = MultiTaskNeuralEstimator(**MIXED).fit(Xd, yd)
-    c = MultiTaskNeuralEstimator(**{**MIXED, "random_state": 1}).fit(Xd, yd)
+def test_random_state_reproducible_and_blocks_shuffled(monkeypatch):
+    from sklearn_mtl import _engine
+
+    loads = []  # block ids in the order training loads them
+    init = _engine.BlockDataset.__init__
+
+    def recording_init(self, load, *args, **kwargs):
+        if not getattr(load, "recording", False):  # subset() passes it on
+
+            def record(i, load=load):
+                loads.append(i)
+                return load(i)
+
+            record.recording = True
+            load = record
+        init(self, load, *args, **kwargs)
+
+    monkeypatch.setattr(_engine.BlockDataset, "__init__", recording_init)
+    Xd, yd = as_dask(*make_data(), 40)  # 6 blocks
+    params = {**MIXED, "max_iter": 4}
+    a = MultiTaskNeuralEstimator(**params).fit(Xd, yd)
+    orders = [tuple(loads[k : k + 6]) for k in range(0, len(loads), 6)]
+    assert len(orders) == 4 and all(sorted(o) == list(range(6)) for o in orders)
+    assert len(set(orders)) > 1  # the block order changes between epochs
+    loads.clear()
+    b = MultiTaskNeuralEstimator(**params).fit(Xd, yd)
+    assert [tuple(loads[k : k + 6]) for k in range(0, 24, 6)] == orders
+    c = MultiTaskNeuralEstimator(**{**params, "random_state": 1}).fit(Xd, yd)
     assert a.loss_curve_ == b.loss_curve_
     assert a.loss_curve_ != c.loss_curve_
+    loads.clear()
+    MultiTaskNeuralEstimator(**params, shuffle=False).fit(Xd, yd)
+    assert loads == list(range(6)) * 4
 
 
 def test_streaming_learns_a_learnable_problem():
@@ -139,6 +165,13 @@ def test_balanced_class_weight_from_all_blocks():
     resolved = _dask._resolve_balanced("balanced", est.tasks_, merged)
     expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=labels)
     assert resolved == {"task_0": {0: expected[0], 1: expected[1]}}
+    # ... and the fit trains with them: it equals a fit given them explicitly.
+    weights = {0: expected[0], 1: expected[1]}
+    explicit = MultiTaskClassifier(class_weight=weights, **SMALL)
+    explicit.fit(*as_dask(X, labels, 50))
+    assert explicit.loss_curve_ == est.loss_curve_
+    plain = MultiTaskClassifier(**SMALL).fit(*as_dask(X, labels, 50))
+    assert plain.loss_curve_ != est.loss_curve_
 
 
 def test_dask_dataframe_task_names_and_predictions():
