@@ -749,7 +749,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
 
     # Plain data for pickle, skops and save (no torch object): see _state.py.
     def __getstate__(self):
-        return plain_state(self, super().__getstate__())
+        return plain_state(super().__getstate__())
 
     def __setstate__(self, state):
         restore(self, state)

@@ -98,7 +98,7 @@ def _to_torch(a):
 
 
 # --------------------------------------------------------------------------- save
-def plain_state(estimator, state: dict) -> dict:
+def plain_state(state: dict) -> dict:
     """``state`` (``BaseEstimator.__getstate__``) with the engine and tasks as data."""
     from . import __version__
 
