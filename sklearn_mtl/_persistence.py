@@ -40,6 +40,7 @@ from ._estimator import (
     MultiTaskClassifier,
     MultiTaskNeuralEstimator,
     MultiTaskRegressor,
+    resolve_device,
 )
 from ._inputs import plain_inputs
 from ._state import FITTED_ATTRIBUTES, STATE_VERSION, TRUSTED_TYPES, restore
@@ -327,11 +328,13 @@ def load(file, *, device=None):
         skops file (e.g. a Pipeline) whose only types beyond scikit-learn's are
         this package's estimators.
     device : str or None, default=None
-        Device to place an estimator's model on, e.g. ``"cpu"`` or ``"auto"``;
-        it becomes the estimator's ``device`` parameter. ``None`` keeps the
-        saved parameter, except that a CUDA device on a machine without CUDA
-        becomes ``"auto"`` (the CPU), with a warning. For a skops file, the
-        estimators inside load on the CPU when CUDA is absent, with a warning.
+        Device to place the estimator's model on, e.g. ``"cpu"`` or
+        ``"auto"``; it becomes the estimator's ``device`` parameter and must
+        be available on this machine. ``None`` keeps the saved parameter,
+        except that a CUDA device on a machine without CUDA becomes ``"auto"``
+        (the CPU), with a warning. Only for a file holding one estimator: the
+        estimators inside a skops file (e.g. a Pipeline) keep their saved
+        device, or load on the CPU when CUDA is absent, with a warning.
 
     Returns
     -------
@@ -341,7 +344,9 @@ def load(file, *, device=None):
     Raises
     ------
     ValueError
-        If the file is not a model file, is malformed (the message says what
+        If ``device`` is not a torch device, is not available on this machine
+        (both checked before the file is read) or is given for a skops file;
+        if the file is not a model file, is malformed (the message says what
         is wrong), declares a member or a network above the size limits, is
         of a newer format version than this sklearn-mtl reads, names a class
         other than this package's estimators (or, in a skops file,
@@ -364,6 +369,8 @@ def load(file, *, device=None):
     >>> load(buffer).predict(X[:2]).shape
     (2, 2)
     """
+    if device is not None:
+        resolve_device(device)
     stream, name = _source(file)
     try:
         try:
@@ -376,6 +383,13 @@ def load(file, *, device=None):
             if "meta.json" in members:
                 return _guarded(_load_native, archive, device)
             if "schema.json" in members:
+                if device is not None:
+                    raise ValueError(
+                        f"{name} is a skops file (e.g. a Pipeline); load(device=...) "
+                        "applies to a file holding one estimator. Load it with "
+                        "device=None: its estimators keep their saved device, or "
+                        "use the CPU when CUDA is absent."
+                    )
                 stream.seek(0)
                 return _guarded(_load_skops, stream)
         raise ValueError(

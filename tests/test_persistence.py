@@ -265,6 +265,45 @@ def test_gpu_saved_model_loads_on_cpu(tmp_path):
     assert load(tmp_path / "m.mtl", device="cpu").device == "cpu"
 
 
+def test_explicit_device_is_checked_before_the_file_is_read(tmp_path):
+    est = MultiTaskRegressor(**SMALL).fit(_X(), _X()[:, :2])
+    save(est, tmp_path / "m.mtl")
+    with pytest.raises(ValueError, match=r"device='gpu0' is not a torch device"):
+        load(tmp_path / "m.mtl", device="gpu0")
+    # no file is touched: the same error for a path that does not exist
+    with pytest.raises(ValueError, match=r"device='gpu0' is not a torch device"):
+        load(tmp_path / "missing.mtl", device="gpu0")
+    if not torch.cuda.is_available():
+        # asked for explicitly, a missing CUDA is an error, not a fallback
+        # with a warning about the saved device
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(
+                ValueError,
+                match=r"^device='cuda' was requested but CUDA is not available on "
+                r"this machine; use device='auto' or 'cpu'\.$",
+            ):
+                load(tmp_path / "m.mtl", device="cuda")
+
+
+def test_device_for_a_skops_file_is_refused():
+    pytest.importorskip("skops.io")
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = _X()
+    pipe = make_pipeline(StandardScaler(), MultiTaskRegressor(**SMALL)).fit(X, X[:, :2])
+    buffer = io.BytesIO()
+    save(pipe, buffer)
+    with pytest.raises(
+        ValueError,
+        match=r"^the model file is a skops file \(e\.g\. a Pipeline\); "
+        r"load\(device=\.\.\.\) applies to a file holding one estimator\.",
+    ):
+        load(buffer, device="cpu")
+    np.testing.assert_array_equal(load(buffer).predict(X), pipe.predict(X))
+
+
 @pytest.mark.parametrize(
     "Est, y_of",
     [
