@@ -20,7 +20,11 @@ first layer's ``n_features x width`` weights costs the same either way); see
 ``benchmarks/bench_sparse.py`` and ``docs/benchmarks.md``.
 
 torch's sparse CSR tensors have no ``index_select`` on rows; the gather below
-builds the batch from the CSR arrays with vectorised ops (no loop over rows).
+builds the batch from the CSR arrays with vectorised ops (no loop over rows),
+On a GPU the gather works in shapes known on the host (rows x the longest
+row's number of values), so a batch never waits for the device (no per-batch
+``.item()``); on the CPU, where reading a tensor costs nothing, it gathers
+exactly the stored values (faster when a few rows are very long).
 """
 
 from __future__ import annotations
@@ -49,6 +53,13 @@ class SparseRows:
         Stored values; their dtype is the dtype of the dense batches.
     n_features : int
         Number of columns.
+    max_row_nnz : int or None, default=None
+        Largest number of stored values in a row (an upper bound will do);
+        ``None`` computes it, reading the device once.
+    padded : bool or None, default=None
+        Gather batches in padded blocks whose shapes are known on the host, so
+        a batch never waits for the device. ``None``: on every device but the
+        CPU.
 
     Examples
     --------
@@ -65,11 +76,15 @@ class SparseRows:
             [0., 0.]])
     """
 
-    def __init__(self, crow, col, val, n_features: int):
+    def __init__(self, crow, col, val, n_features: int, max_row_nnz=None, padded=None):
         self.crow = crow
         self.col = col
         self.val = val
         self.n_features = int(n_features)
+        if max_row_nnz is None:  # one read of the device, here and not per batch
+            max_row_nnz = int((crow[1:] - crow[:-1]).max()) if crow.shape[0] > 1 else 0
+        self.max_row_nnz = int(max_row_nnz)
+        self.padded = val.device.type != "cpu" if padded is None else bool(padded)
 
     @classmethod
     def from_scipy(cls, X, *, dtype=None, device="cpu") -> SparseRows:
@@ -79,11 +94,13 @@ class SparseRows:
             X = X.copy()
             X.sum_duplicates()  # one stored value per (row, column), sorted
         values = X.data if dtype is None else X.data.astype(dtype, copy=False)
+        indptr = X.indptr.astype(np.int64, copy=False)
         return cls(
-            torch.as_tensor(X.indptr.astype(np.int64, copy=False), device=device),
+            torch.as_tensor(indptr, device=device),
             torch.as_tensor(X.indices.astype(np.int64, copy=False), device=device),
             torch.as_tensor(np.ascontiguousarray(values), device=device),
             X.shape[1],
+            max_row_nnz=int(np.diff(indptr).max(initial=0)),
         )
 
     # ---------------------------------------------------------------- tensor-like
@@ -107,8 +124,15 @@ class SparseRows:
         return self.shape[0]
 
     def batch_rows(self, batch_size: int) -> int:
-        """``batch_size``, capped so a dense batch holds ``DENSE_BATCH_BYTES``."""
-        row_bytes = self.n_features * self.val.element_size()
+        """``batch_size``, capped so a dense batch holds ``DENSE_BATCH_BYTES``.
+
+        The padded gather's index blocks (two int64 and one value per row and
+        ``max_row_nnz``) count too.
+        """
+        size = self.val.element_size()
+        row_bytes = self.n_features * size
+        if self.padded:
+            row_bytes += self.max_row_nnz * (16 + size)
         return max(1, min(int(batch_size), DENSE_BATCH_BYTES // max(row_bytes, 1)))
 
     def __getitem__(self, rows):
@@ -117,8 +141,10 @@ class SparseRows:
             raise TypeError("SparseRows takes a row slice start:stop.")
         start, stop, _ = rows.indices(self.shape[0])
         stop = max(start, stop)
+        if self.padded:
+            return self.index_select(0, torch.arange(start, stop, device=self.device))
         crow = self.crow[start : stop + 1]
-        lo, hi = int(crow[0]), int(crow[-1])
+        lo, hi = int(crow[0]), int(crow[-1])  # free on the CPU
         counts = crow[1:] - crow[:-1]
         local = torch.repeat_interleave(
             torch.arange(stop - start, device=self.device), counts, output_size=hi - lo
@@ -129,20 +155,38 @@ class SparseRows:
         """Rows at ``index`` as a dense tensor (as ``Tensor.index_select(0, ...)``)."""
         if dim != 0:
             raise ValueError("SparseRows selects rows only (dim=0).")
-        local, pos = self._gather(index)
-        return self._dense(index.shape[0], local, self.col[pos], self.val[pos])
+        if not self.padded:
+            local, pos = self._gather(index)
+            return self._dense(index.shape[0], local, self.col[pos], self.val[pos])
+        pos, counts = self._padded_positions(index)
+        val = torch.where(
+            (counts > 0)[:, None], self.val[pos], torch.zeros((), dtype=self.dtype)
+        )
+        rows = torch.arange(index.shape[0], device=self.device)[:, None]
+        return self._dense(index.shape[0], rows, self.col[pos], val)
 
     def take(self, index) -> SparseRows:
-        """Rows at ``index`` (a long tensor), still sparse."""
+        """Rows at ``index`` (a long tensor), still sparse.
+
+        Its size is the rows' number of stored values, so this reads the device
+        once (the validation split, once per fit).
+        """
         _, pos = self._gather(index)
         counts = self.crow[index + 1] - self.crow[index]
         crow = torch.zeros(index.shape[0] + 1, dtype=torch.int64, device=self.device)
         torch.cumsum(counts, 0, out=crow[1:])
-        return SparseRows(crow, self.col[pos], self.val[pos], self.n_features)
+        return SparseRows(
+            crow, self.col[pos], self.val[pos], self.n_features, self.max_row_nnz,
+            self.padded,
+        )
 
     # ---------------------------------------------------------------- internals
     def _gather(self, index):
-        """Batch row of each gathered value, and its position in ``col``/``val``."""
+        """Batch row of each gathered value, and its position in ``col``/``val``.
+
+        Exactly the rows' values: their number is read from the device, which
+        costs nothing on the CPU and stalls a GPU (``padded`` avoids it).
+        """
         starts = self.crow[index]
         counts = self.crow[index + 1] - starts
         ends = torch.cumsum(counts, 0)
@@ -158,10 +202,29 @@ class SparseRows:
         pos = torch.arange(total, device=self.device) + shift
         return local, pos
 
-    def _dense(self, n_rows, local, col, val):
+    def _padded_positions(self, index):
+        """Positions of the rows' values as a ``(len(index), max_row_nnz)`` block.
+
+        A shape known on the host, so no batch reads the device and a GPU never
+        waits. A row with fewer values repeats its last position, which writes
+        the same value to the same place again: exact. An empty row points
+        anywhere; the caller masks its values to zero. Also returns each row's
+        number of values. Work grows with ``max_row_nnz``, never past the dense
+        batch's size: cheap on a GPU, slow on the CPU for a few very long rows,
+        so the CPU gathers exactly instead.
+        """
+        starts = self.crow[index]
+        counts = self.crow[index + 1] - starts
+        offsets = torch.arange(self.max_row_nnz, device=self.device)
+        last = (counts - 1).clamp(min=0)[:, None]
+        pos = starts[:, None] + torch.minimum(offsets, last)
+        return pos.clamp(max=max(self.nnz - 1, 0)), counts
+
+    def _dense(self, n_rows, rows, col, val):
         out = torch.zeros(n_rows, self.n_features, dtype=self.dtype, device=self.device)
-        # Canonical CSR: no duplicate (row, column), so a plain put is exact.
-        out.index_put_((local, col), val)
+        # Canonical CSR: no duplicate (row, column) but the padded gather's
+        # repeats of a value onto its own place, so a plain put is exact.
+        out.index_put_((rows, col), val)
         return out
 
 

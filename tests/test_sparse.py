@@ -39,19 +39,52 @@ def _sparse_problem(n=300, d=40, seed=0):
 
 
 # ------------------------------------------------------------------ SparseRows
-def test_sparse_rows_gather_equals_dense_rows():
+@pytest.mark.parametrize("padded", [False, True])
+def test_sparse_rows_gather_equals_dense_rows(padded):
     X = sp.random(50, 30, density=0.2, format="csr", random_state=1, dtype=np.float32)
+    X.data[::3] *= -1
     X[7] = 0  # an empty row
+    X[40:] = 0  # empty rows at the end: their start is nnz
+    X[12, :] = np.arange(1, 31)  # one full row: max_row_nnz == n_features
+    X.eliminate_zeros()
     dense = X.toarray()
     rows = SparseRows.from_scipy(X, device="cpu")
-    idx = torch.tensor([7, 3, 49, 3, 0])
+    assert rows.padded is False and rows.max_row_nnz == 30
+    rows.padded = padded
+    idx = torch.tensor([7, 3, 49, 3, 0, 12, 45])
     np.testing.assert_array_equal(rows.index_select(0, idx).numpy(), dense[idx])
     np.testing.assert_array_equal(rows[10:27].numpy(), dense[10:27])
-    np.testing.assert_array_equal(rows[45:100].numpy(), dense[45:])
+    np.testing.assert_array_equal(rows[38:100].numpy(), dense[38:])
+    assert rows[5:2].shape == (0, 30)
     sub = rows.take(idx)
-    assert sub.shape == (5, 30) and sub.nnz == sum(X[i].nnz for i in idx.tolist())
-    np.testing.assert_array_equal(sub[0:5].numpy(), dense[idx])
+    assert sub.shape == (7, 30) and sub.nnz == sum(X[i].nnz for i in idx.tolist())
+    assert sub.padded is padded and sub.max_row_nnz == 30
+    np.testing.assert_array_equal(sub[0:7].numpy(), dense[idx])
     assert rows.index_select(0, torch.tensor([], dtype=torch.long)).shape == (0, 30)
+    empty = SparseRows.from_scipy(sp.csr_array((4, 3), dtype=np.float32))
+    empty.padded = padded
+    np.testing.assert_array_equal(empty.index_select(0, idx[:3] % 4), np.zeros((3, 3)))
+    np.testing.assert_array_equal(empty[1:3], np.zeros((2, 3)))
+
+
+def test_padded_gather_never_reads_the_device():
+    # A tensor on the "meta" device has a shape and no data: reading one
+    # (int(), .item(), a data-dependent shape) raises. The padded gather, used
+    # on GPUs, builds a batch from meta tensors: no batch waits for a GPU.
+    X = sp.random(50, 30, density=0.2, format="csr", random_state=1, dtype=np.float32)
+    rows = SparseRows.from_scipy(X)
+    meta = SparseRows(
+        rows.crow.to("meta"), rows.col.to("meta"), rows.val.to("meta"), 30,
+        max_row_nnz=rows.max_row_nnz,
+    )
+    assert meta.padded  # any device but the CPU
+    index = torch.tensor([3, 1, 4]).to("meta")
+    assert meta.index_select(0, index).shape == (3, 30)
+    assert meta[10:26].shape == (16, 30)
+    assert meta.batch_rows(10**9) == DENSE_BATCH_BYTES // (30 * 4 + rows.max_row_nnz * 20)
+    meta.padded = False  # the CPU's exact gather reads the device: meta says so
+    with pytest.raises((RuntimeError, NotImplementedError)):
+        meta.index_select(0, index)
 
 
 def test_sparse_rows_sums_duplicates_of_non_canonical_input():
@@ -61,9 +94,19 @@ def test_sparse_rows_sums_duplicates_of_non_canonical_input():
 
 
 # ------------------------------------------------------------------ estimators
-def test_one_hot_pipeline_equals_dense_pipeline_bit_for_bit():
+@pytest.mark.parametrize("padded", [False, True])
+def test_one_hot_pipeline_equals_dense_pipeline_bit_for_bit(padded, monkeypatch):
     # Each batch is densified to exactly the tensor the dense fit reads, and
     # the shuffling and initialisation draw from the same seed: same floats.
+    # padded=True: the gather a GPU uses, here on the CPU.
+    from_scipy = SparseRows.from_scipy.__func__
+
+    def forced(cls, *args, **kwargs):
+        rows = from_scipy(cls, *args, **kwargs)
+        rows.padded = padded
+        return rows
+
+    monkeypatch.setattr(SparseRows, "from_scipy", classmethod(forced))
     X, Y = _categorical()
     sparse_pipe = make_pipeline(OneHotEncoder(), MultiTaskClassifier(**SMALL))
     dense_pipe = make_pipeline(
