@@ -16,9 +16,11 @@ hook in each direction:
   callbacks are the engine's.
 
 The input encoding (``inputs_``: medians, missing indicators, numeric scaling,
-piecewise-linear bins) is fitted on the first non-empty block of X; the columns
-must be numeric (categorical columns are refused, since categories seen only in
-later blocks would be lost).
+piecewise-linear bins) is fitted on the first non-empty block of X. A
+categorical column must list its categories in its dtype (a ``category`` column
+with known categories, e.g. after ``X.categorize()``, or a bool column): the
+encoding takes them from there, since categories seen only in later blocks
+would otherwise be lost; other categorical columns are refused.
 
 Training streams blocks (dask array chunks along rows, or dataframe partitions):
 each epoch visits the training blocks in a shuffled order and shuffles the rows
@@ -344,31 +346,63 @@ def _encode(estimator, tasks, class_weight, i, Xb, yb, swb):
     return X, targets
 
 
-def _check_streamable(estimator, X):
-    """Before any data is read: X's columns must be numeric (categorical refused).
+def _check_streamable(estimator, X) -> dict:
+    """Before any data is read: X's columns must be numeric or have known categories.
 
     The input encoding is fitted on the first block; categories seen only in
-    later blocks would silently become "unknown", so categorical columns are
-    refused rather than learned from part of the data.
+    later blocks would silently become "unknown". A categorical column is
+    taken only when its dtype lists every category (a ``category`` column with
+    known categories, e.g. after ``X.categorize()``, or a bool column).
+
+    Returns
+    -------
+    categories : dict
+        Column index -> its categories as the in-memory encoding sorts them.
     """
-    from ._inputs import resolve_categorical
+    from ._inputs import _categories, resolve_categorical
 
     meta = X._meta if _is_frame(X) else np.empty((0, X.shape[1]), X.dtype)
     categorical = resolve_categorical(estimator.categorical_features, meta)
-    if categorical:
-        names = (
-            [str(meta.columns[j]) for j in categorical]
-            if hasattr(meta, "columns")
-            else categorical
+    names = [str(c) for c in meta.columns] if hasattr(meta, "columns") else None
+    known = {}
+    for j in categorical:
+        values = _dtype_categories(meta.iloc[:, j]) if names else None
+        if values is not None:
+            name = repr(names[j])
+            known[j] = _categories(values, np.zeros(len(values), dtype=bool), name)
+    unknown = [j for j in categorical if j not in known]
+    if unknown:
+        shown = [names[j] for j in unknown] if names else unknown
+        how = (
+            f"X.categorize(columns={shown}) (one pass over the data)"
+            if names
+            else "a dask DataFrame with category columns"
         )
         raise ValueError(
-            f"Categorical columns {names} of X are not supported when streaming "
-            "from dask: the input encoding is learned from the first block only, "
-            "and categories of later blocks would be lost. Encode them as numbers "
-            "first (e.g. X.categorize() and codes, or a OneHotEncoder), or set "
-            "categorical_features=None if they are numeric."
+            f"Categorical columns {shown} of X have no known categories. Streaming "
+            "from dask learns the input encoding before it reads every block, so "
+            "categories seen only in later blocks would be lost. Make the "
+            f"categories known first with {how}, or encode the columns as "
+            "numbers and set categorical_features=None."
         )
-    _check_numeric(meta)
+    numeric = [j for j in range(meta.shape[1]) if j not in known]
+    _check_numeric(meta.iloc[:, numeric] if names else meta)
+    return known
+
+
+def _dtype_categories(column):
+    """Every category ``column``'s dtype allows (object array), or None if unknown."""
+    import pandas as pd
+    from dask.dataframe.utils import has_known_categories
+
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        if not has_known_categories(column):
+            return None
+        return np.asarray(dtype.categories, dtype=object)
+    if pd.api.types.is_bool_dtype(dtype):
+        return np.array([False, True], dtype=object)
+    return None
 
 
 def prepare_fit(estimator, X, y, sample_weight, first_pass, classes):
@@ -387,13 +421,23 @@ def prepare_fit(estimator, X, y, sample_weight, first_pass, classes):
     class_weight = estimator._class_weight()
     names = is_1d = None
     if first_pass:
-        _check_streamable(estimator, X)
+        categories = _check_streamable(estimator, X)
         tasks, names, is_1d, lengths, merged = _learn_tasks(estimator, source, classes)
         class_weight = _resolve_balanced(class_weight, tasks, merged)
         first = next((i for i, n in enumerate(lengths) if n > 0), None)
         if first is not None:
             Xb, yb, swb = source.load(first)
             validate_inputs(estimator, Xb, reset=True, dtype=np.float32)
+            spec = estimator.inputs_
+            if set(spec["categorical"]) != set(categories):
+                del estimator.inputs_
+                raise ValueError(
+                    f"Block {first} of X has categorical columns "
+                    f"{spec['categorical']} but X's metadata says {sorted(categories)}: "
+                    "its blocks must have the dtypes of its metadata."
+                )
+            # Every category the dtype lists, not only those of the first block.
+            spec["categories"] = [categories[j] for j in spec["categorical"]]
             # Bin edges (if any) learned on the first block, as the input encoding.
             estimator._fit_embeddings(
                 lambda: _encode(estimator, tasks, class_weight, first, Xb, yb, swb),

@@ -19,6 +19,7 @@ from sklearn_mtl import (  # noqa: E402
     MultiTaskNeuralEstimator,
     _dask,
 )
+from sklearn_mtl._inputs import validate_inputs  # noqa: E402
 
 SMALL = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0, device="cpu")
 MIXED = dict(SMALL, task_types={"task_1": "regression"})
@@ -75,6 +76,56 @@ def test_input_encoding_fitted_on_the_first_block():
         four.inputs_["median"], np.nanmedian(X[:60].astype(np.float64), axis=0)
     )
     assert four.predict(X).shape == (240, 2)
+
+
+def _categorical_frame(n=240, seed=0):
+    rng = np.random.RandomState(seed)
+    X = pd.DataFrame(
+        {
+            "colour": rng.choice(["red", "green", "blue"], n),
+            "size": rng.normal(size=n),
+            "flag": rng.rand(n) > 0.5,
+        }
+    )
+    X.loc[X.index[-60:], "colour"] = "violet"  # only in the last of four blocks
+    y = pd.DataFrame(
+        {
+            "warm": X["colour"].isin(["red", "violet"]).astype(int),
+            "value": 3 * X["size"] + X["flag"],
+        }
+    )
+    return X, y
+
+
+def test_known_categories_stream_as_in_memory():
+    X, y = _categorical_frame()
+    X_cat = X.astype({"colour": "category"})
+    params = dict(MIXED, task_types={"value": "regression"})
+    # One block: exactly the in-memory fit on the same pandas frame.
+    mem = MultiTaskNeuralEstimator(**params).fit(X_cat, y)
+    one = MultiTaskNeuralEstimator(**params).fit(
+        dd.from_pandas(X, npartitions=1).categorize(columns=["colour"]),
+        dd.from_pandas(y, npartitions=1),
+    )
+    assert one.inputs_["categorical"] == mem.inputs_["categorical"] == [0, 2]
+    assert one.inputs_["categories"] == mem.inputs_["categories"] == [
+        ["blue", "green", "red", "violet"],
+        [False, True],
+    ]
+    assert one.loss_curve_ == mem.loss_curve_
+    np.testing.assert_array_equal(one.predict(X_cat), mem.predict(X_cat))
+    # Four blocks: "violet", only in the last block, has its own code (5), not
+    # the reserved "unknown" (0), though the encoding is fitted on block 0.
+    Xd = dd.from_pandas(X, npartitions=4).categorize(columns=["colour"])
+    four = MultiTaskNeuralEstimator(**params).fit(Xd, dd.from_pandas(y, npartitions=4))
+    assert four.inputs_["categories"][0] == ["blue", "green", "red", "violet"]
+    assert "violet" not in set(Xd.partitions[0].compute()["colour"])
+    last = Xd.partitions[3].compute()
+    codes = validate_inputs(four, last, reset=False, dtype=np.float32)[:, -2]
+    np.testing.assert_array_equal(codes, np.where(last["colour"] == "violet", 5, codes))
+    assert (codes == 5).sum() == 60 and (codes > 1).all()
+    pred = four.predict(Xd).compute()
+    assert list(pred.columns) == ["warm", "value"] and len(pred) == 240
 
 
 def test_sample_weight_streams_with_its_blocks():
@@ -298,11 +349,19 @@ def test_clear_errors():
     text = dd.from_pandas(pd.DataFrame({"a": ["x"] * 240, "b": 1.0}), npartitions=2)
     y_frame = dd.from_pandas(pd.DataFrame(y), npartitions=2)
     # Categories would be learned from the first block only: refused up front.
-    with pytest.raises(ValueError, match=r"Categorical columns \['a'\] of X are not"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Categorical columns \['a'\] of X have no known categories\. .* with "
+        r"X\.categorize\(columns=\['a'\]\) \(one pass over the data\)",
+    ):
         est.fit(text, y_frame)
+    with pytest.raises(ValueError, match=r"Categorical columns \['a'\] of X have no"):
+        est.fit(text.astype({"a": "category"}), y_frame)  # categories unknown
     with pytest.raises(ValueError, match=r"non-numeric columns: \['a'\]"):
         est.set_params(categorical_features=None).fit(text, y_frame)
-    with pytest.raises(ValueError, match=r"Categorical columns \[1\] of X are not"):
+    with pytest.raises(
+        ValueError, match=r"Categorical columns \[1\] of X have no .* a dask DataFrame"
+    ):
         est.set_params(categorical_features=[1]).fit(Xd, yd)
     assert not hasattr(est, "inputs_")  # every failed first fit left it unfitted
 
