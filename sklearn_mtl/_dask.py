@@ -430,7 +430,6 @@ def prepare_fit(estimator, X, y, sample_weight, first_pass, classes):
             validate_inputs(estimator, Xb, reset=True, dtype=np.float32)
             spec = estimator.inputs_
             if set(spec["categorical"]) != set(categories):
-                del estimator.inputs_
                 raise ValueError(
                     f"Block {first} of X has categorical columns "
                     f"{spec['categorical']} but X's metadata says {sorted(categories)}: "

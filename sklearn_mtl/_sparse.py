@@ -20,7 +20,7 @@ first layer's ``n_features x width`` weights costs the same either way); see
 ``benchmarks/bench_sparse.py`` and ``docs/benchmarks.md``.
 
 torch's sparse CSR tensors have no ``index_select`` on rows; the gather below
-builds the batch from the CSR arrays with vectorised ops (no loop over rows),
+builds the batch from the CSR arrays with vectorised ops (no loop over rows).
 On a GPU the gather works in shapes known on the host (rows x the longest
 row's number of values), so a batch never waits for the device (no per-batch
 ``.item()``); on the CPU, where reading a tensor costs nothing, it gathers
@@ -54,8 +54,9 @@ class SparseRows:
     n_features : int
         Number of columns.
     max_row_nnz : int or None, default=None
-        Largest number of stored values in a row (an upper bound will do);
-        ``None`` computes it, reading the device once.
+        Largest number of stored values in a row (an upper bound will do, at
+        the cost of larger padded blocks); ``None`` computes it, reading the
+        device once.
     padded : bool or None, default=None
         Gather batches in padded blocks whose shapes are known on the host, so
         a batch never waits for the device. ``None``: on every device but the
@@ -126,13 +127,13 @@ class SparseRows:
     def batch_rows(self, batch_size: int) -> int:
         """``batch_size``, capped so a dense batch holds ``DENSE_BATCH_BYTES``.
 
-        The padded gather's index blocks (two int64 and one value per row and
-        ``max_row_nnz``) count too.
+        The padded gather's temporaries (about four int64 index blocks and two
+        value blocks of ``max_row_nnz`` per row) count too.
         """
         size = self.val.element_size()
         row_bytes = self.n_features * size
         if self.padded:
-            row_bytes += self.max_row_nnz * (16 + size)
+            row_bytes += self.max_row_nnz * (32 + 2 * size)
         return max(1, min(int(batch_size), DENSE_BATCH_BYTES // max(row_bytes, 1)))
 
     def __getitem__(self, rows):
@@ -158,10 +159,12 @@ class SparseRows:
         if not self.padded:
             local, pos = self._gather(index)
             return self._dense(index.shape[0], local, self.col[pos], self.val[pos])
+        if self.nnz == 0:  # no value to gather (a shape known on the host)
+            return self._dense(index.shape[0], self.col, self.col, self.val)
         pos, counts = self._padded_positions(index)
-        val = torch.where(
-            (counts > 0)[:, None], self.val[pos], torch.zeros((), dtype=self.dtype)
-        )
+        # A Python scalar fill: a CPU tensor here would be copied to the device,
+        # and that copy waits for the GPU.
+        val = self.val[pos].masked_fill((counts == 0)[:, None], 0)
         rows = torch.arange(index.shape[0], device=self.device)[:, None]
         return self._dense(index.shape[0], rows, self.col[pos], val)
 
@@ -175,9 +178,9 @@ class SparseRows:
         counts = self.crow[index + 1] - self.crow[index]
         crow = torch.zeros(index.shape[0] + 1, dtype=torch.int64, device=self.device)
         torch.cumsum(counts, 0, out=crow[1:])
+        max_row_nnz = int(counts.max()) if counts.shape[0] else 0
         return SparseRows(
-            crow, self.col[pos], self.val[pos], self.n_features, self.max_row_nnz,
-            self.padded,
+            crow, self.col[pos], self.val[pos], self.n_features, max_row_nnz, self.padded
         )
 
     # ---------------------------------------------------------------- internals

@@ -363,6 +363,21 @@ def test_clear_errors():
         ValueError, match=r"Categorical columns \[1\] of X have no .* a dask DataFrame"
     ):
         est.set_params(categorical_features=[1]).fit(Xd, yd)
+    # A block whose dtypes contradict X's metadata: the meta says "x" is numeric
+    frame = pd.DataFrame({"x": np.arange(240.0), "s": ["a", "b"] * 120})
+    lying = (
+        dd.from_pandas(frame, npartitions=2)
+        .map_partitions(lambda d: d.assign(x=d["x"].astype(str)), meta=frame.iloc[:0])
+        .categorize(columns=["s"])
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"^Block 0 of X has categorical columns \[0, 1\] but X's metadata says "
+        r"\[1\]: its blocks must have the dtypes of its metadata\.$",
+    ):
+        est.set_params(categorical_features="from_dtype", task_types=None).fit(
+            lying, y_frame
+        )
     assert not hasattr(est, "inputs_")  # every failed first fit left it unfitted
 
 

@@ -60,9 +60,23 @@ def test_sparse_rows_gather_equals_dense_rows(padded):
     assert sub.shape == (7, 30) and sub.nnz == sum(X[i].nnz for i in idx.tolist())
     assert sub.padded is padded and sub.max_row_nnz == 30
     np.testing.assert_array_equal(sub[0:7].numpy(), dense[idx])
+    # only empty rows taken (a validation split can be): nothing stored
+    hollow = rows.take(torch.tensor([7, 45, 7]))
+    assert hollow.nnz == 0 and hollow.max_row_nnz == 0 and hollow.padded is padded
+    np.testing.assert_array_equal(hollow.index_select(0, idx[:2] % 3), np.zeros((2, 30)))
+    np.testing.assert_array_equal(hollow[0:3], np.zeros((3, 30)))
+    # an upper bound on the row length will do
+    loose = SparseRows(rows.crow, rows.col, rows.val, 30, max_row_nnz=40, padded=padded)
+    np.testing.assert_array_equal(loose.index_select(0, idx).numpy(), dense[idx])
     assert rows.index_select(0, torch.tensor([], dtype=torch.long)).shape == (0, 30)
-    empty = SparseRows.from_scipy(sp.csr_array((4, 3), dtype=np.float32))
-    empty.padded = padded
+    empty = SparseRows(
+        torch.zeros(5, dtype=torch.int64),
+        torch.zeros(0, dtype=torch.int64),
+        torch.zeros(0),
+        3,
+        max_row_nnz=2,  # a bound above the truth: no value to gather anyway
+        padded=padded,
+    )
     np.testing.assert_array_equal(empty.index_select(0, idx[:3] % 4), np.zeros((3, 3)))
     np.testing.assert_array_equal(empty[1:3], np.zeros((2, 3)))
 
@@ -81,10 +95,37 @@ def test_padded_gather_never_reads_the_device():
     index = torch.tensor([3, 1, 4]).to("meta")
     assert meta.index_select(0, index).shape == (3, 30)
     assert meta[10:26].shape == (16, 30)
-    assert meta.batch_rows(10**9) == DENSE_BATCH_BYTES // (30 * 4 + rows.max_row_nnz * 20)
+    row_bytes = 30 * 4 + rows.max_row_nnz * (32 + 2 * 4)
+    assert meta.batch_rows(10**9) == DENSE_BATCH_BYTES // row_bytes
+    # An all-empty matrix returns zeros without a gather.
+    hollow = SparseRows(
+        torch.zeros(4, dtype=torch.int64, device="meta"),
+        torch.zeros(0, dtype=torch.int64, device="meta"),
+        torch.zeros(0, device="meta"),
+        30,
+        max_row_nnz=5,
+    )
+    assert hollow.index_select(0, index).shape == (3, 30)
     meta.padded = False  # the CPU's exact gather reads the device: meta says so
     with pytest.raises((RuntimeError, NotImplementedError)):
         meta.index_select(0, index)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_padded_gather_does_not_synchronise_a_gpu():
+    X = sp.random(500, 30, density=0.2, format="csr", random_state=1, dtype=np.float32)
+    X[7] = 0
+    rows = SparseRows.from_scipy(X, device="cuda")
+    assert rows.padded
+    index = torch.randperm(500, device="cuda")[:64]
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        batch, part = rows.index_select(0, index), rows[100:164]
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    np.testing.assert_array_equal(batch.cpu().numpy(), X.toarray()[index.cpu().numpy()])
+    np.testing.assert_array_equal(part.cpu().numpy(), X.toarray()[100:164])
 
 
 def test_sparse_rows_sums_duplicates_of_non_canonical_input():
