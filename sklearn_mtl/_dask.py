@@ -432,8 +432,9 @@ def prepare_fit(estimator, X, y, sample_weight, first_pass, classes):
             if set(spec["categorical"]) != set(categories):
                 raise ValueError(
                     f"Block {first} of X has categorical columns "
-                    f"{spec['categorical']} but X's metadata says {sorted(categories)}: "
-                    "its blocks must have the dtypes of its metadata."
+                    f"{spec['categorical']} but X's metadata says "
+                    f"{sorted(categories)}: its blocks must have the dtypes of its "
+                    "metadata."
                 )
             # Every category the dtype lists, not only those of the first block.
             spec["categories"] = [categories[j] for j in spec["categorical"]]

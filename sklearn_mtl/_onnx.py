@@ -8,6 +8,14 @@ a decoding part written in ONNX operators: per-task slices of the fused
 output, sigmoid / softmax probabilities, labels gathered from each task's
 classes, and regression values unscaled with the task's mean and scale.
 
+The input encoding a fit learned (``inputs_``: NaN to the median, missing
+indicators, quantile-normal or robust scaling, category codes) is written in
+ONNX operators before the network, in double precision as the estimator
+computes it: a raw DataFrame converts with one graph input per column (string
+columns as strings, unseen categories to "unknown", ``"nan"`` / ``"None"`` to
+"missing"). The quantile-normal map is a per-column ``np.interp`` (comparisons
+against the knots, then gathers) and Wichura's AS241 normal quantile.
+
 skl2onnx, onnx and torch's exporter are imported only when a conversion runs.
 """
 
@@ -20,6 +28,9 @@ import logging
 import warnings
 
 import numpy as np
+
+# onnx.TensorProto data types.
+_FLOAT, _DOUBLE, _INT64, _BOOL = 1, 11, 7, 9
 
 #: Exporters of the torch network; the first is the default.
 EXPORTERS = ("dynamo", "torchscript")
@@ -40,24 +51,6 @@ def _check_exportable(est) -> None:
             "exported to ONNX: its predictions run under bfloat16 autocast, which "
             "an ONNX float32 graph does not reproduce. Refit with "
             "precision='float32'."
-        )
-    inputs = getattr(est, "inputs_", None)
-    if inputs is not None and (
-        inputs["categorical"] or inputs["missing_indicator"] or inputs["scaling"]
-    ):
-        what = []
-        if inputs["categorical"]:
-            what.append(f"categorical columns {inputs['categorical']}")
-        if inputs["missing_indicator"]:
-            what.append("NaN in numeric columns")
-        if inputs["scaling"]:
-            what.append("numeric_scaling")
-        raise ValueError(
-            f"{type(est).__name__} encodes its input outside the network "
-            f"({', '.join(what)}; see categorical_features and numeric_scaling), "
-            "which the ONNX converter does not write yet. Encode X in the Pipeline "
-            "(e.g. OneHotEncoder, SimpleImputer, QuantileTransformer, which skl2onnx "
-            "converts) and fit with categorical_features=None, numeric_scaling=None."
         )
 
 
@@ -136,6 +129,7 @@ def _calculate_shapes(operator) -> None:
         FloatTensorType,
         Int32TensorType,
         Int64TensorType,
+        StringTensorType,
     )
     from skl2onnx.common.utils import check_input_and_output_types
 
@@ -147,6 +141,7 @@ def _calculate_shapes(operator) -> None:
             Int64TensorType,
             Int32TensorType,
             BooleanTensorType,
+            StringTensorType,
         ],
     )
     est = operator.raw_operator
@@ -187,7 +182,8 @@ def _quiet_export():
 def export_network(est, opset: int, exporter: str = "dynamo"):
     """The estimator's torch network as an ONNX ``ModelProto``.
 
-    One input ``(n, n_features)`` float32, one output ``(n, sum of task widths)``
+    One input ``(n, width)`` float32 (the encoded X: ``n_features`` columns
+    for plain numeric input), one output ``(n, sum of task widths)``
     float32, ``n`` dynamic; local functions are inlined.
     """
     import onnx
@@ -197,8 +193,12 @@ def export_network(est, opset: int, exporter: str = "dynamo"):
         raise ValueError(
             f"exporter must be one of {list(EXPORTERS)}, got {exporter!r}."
         )
+    from ._inputs import encoded_width
+
     module = copy.deepcopy(est.module_).to("cpu").eval()
-    example = torch.zeros(2, est.n_features_in_, dtype=torch.float32)
+    inputs = getattr(est, "inputs_", None)
+    n_in = est.n_features_in_ if inputs is None else encoded_width(inputs)
+    example = torch.zeros(2, n_in, dtype=torch.float32)
     width = int(est.tasks_.offsets[-1])
     described = f"architecture={est.architecture!r}" + (
         "" if est.trunk is None else f", trunk={est.trunk!r}"
@@ -209,7 +209,7 @@ def export_network(est, opset: int, exporter: str = "dynamo"):
     except Exception as exc:
         raise ValueError(
             f"The network of {type(est).__name__}({described}) does not map a float32 "
-            f"tensor (n, {est.n_features_in_}) to its outputs, so it cannot be "
+            f"tensor (n, {n_in}) to its outputs, so it cannot be "
             f"exported to ONNX: {type(exc).__name__}: {exc}"
         ) from exc
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, width):
@@ -363,6 +363,328 @@ def _splice(scope, container, model, input_name: str, output_name: str) -> None:
         container.node_domain_version_pair_sets.add((opset.domain, opset.version))
 
 
+# --------------------------------------------------------------------------- input
+#: Strings that stand for a missing category in a string input: what pandas'
+#: ``astype(str)`` writes for NaN and None (unless they are categories).
+MISSING_STRINGS = ("nan", "None")
+
+# Wichura's AS241 (PPND16) coefficients, highest degree first: the normal
+# quantile to about 1e-16 relative, as scipy's ndtri.
+_AS241 = {
+    "a": [
+        2509.0809287301226727,
+        33430.575583588128105,
+        67265.770927008700853,
+        45921.953931549871457,
+        13731.693765509461125,
+        1971.5909503065514427,
+        133.14166789178437745,
+        3.387132872796366608,
+    ],
+    "b": [
+        5226.495278852545925,
+        28729.085735721942674,
+        39307.89580009271061,
+        21213.794301586595867,
+        5394.1960214247511077,
+        687.1870074920579083,
+        42.313330701600911252,
+        1.0,
+    ],
+    "c": [
+        0.00077454501427834140764,
+        0.0227238449892691845833,
+        0.24178072517745061177,
+        1.27045825245236838258,
+        3.64784832476320460504,
+        5.7694972214606914055,
+        4.6303378461565452959,
+        1.42343711074968357734,
+    ],
+    "d": [
+        1.05075007164441684324e-9,
+        0.000547593808499534494600,
+        0.0151986665636164571966,
+        0.14810397642748007459,
+        0.68976733498510000455,
+        1.6763848301838038494,
+        2.05319162663775882187,
+        1.0,
+    ],
+    "e": [
+        2.01033439929228813265e-7,
+        2.71155556874348757815e-5,
+        0.0012426609473880784386,
+        0.026532189526576123093,
+        0.29656057182850489123,
+        1.7848265399172913358,
+        5.4637849111641143699,
+        6.6579046435011037772,
+    ],
+    "f": [
+        2.04426310338993978564e-15,
+        1.4215117583164458887e-7,
+        1.8463183175100546818e-5,
+        0.0007868691311456132591,
+        0.0148753612908506148525,
+        0.13692988092273580531,
+        0.59983220655588793769,
+        1.0,
+    ],
+}
+
+
+class _Graph:
+    """ONNX nodes and constants added to a skl2onnx container, by value name."""
+
+    def __init__(self, scope, container):
+        self.scope, self.container = scope, container
+
+    def name(self, seed):
+        return self.scope.get_unique_variable_name("mtl_" + seed)
+
+    def const(self, array, seed="const"):
+        return _constant(self.scope, self.container, "mtl_" + seed, np.asarray(array))
+
+    def op(self, op_type, *inputs, domain="", version=None, **attrs):
+        out = self.name(op_type.lower())
+        self.container.add_node(
+            op_type,
+            list(inputs),
+            [out],
+            op_domain=domain,
+            op_version=version or self.container.target_opset,
+            name=self.scope.get_unique_operator_name("mtl_" + op_type),
+            **attrs,
+        )
+        return out
+
+    def cast(self, x, to):
+        return self.op("Cast", x, to=to)
+
+    def where(self, condition, a, b):
+        return self.op("Where", condition, a, b)
+
+    def poly(self, coefficients, r):
+        """Horner's rule: ``sum(c[i] * r**(n-1-i))``."""
+        out = self.const(np.array([coefficients[0]]))
+        for c in coefficients[1:]:
+            out = self.op("Add", self.op("Mul", out, r), self.const(np.array([c])))
+        return out
+
+
+def _ndtri(g: _Graph, p):
+    """The standard normal quantile of ``p`` (double, in (0, 1)), AS241."""
+    half, c = g.const(np.array([0.5])), _AS241
+    q = g.op("Sub", p, half)
+    # central: |q| <= 0.425
+    r = g.op("Sub", g.const(np.array([0.180625])), g.op("Mul", q, q))
+    central = g.op("Div", g.op("Mul", q, g.poly(c["a"], r)), g.poly(c["b"], r))
+    # tails: r = sqrt(-log(min(p, 1 - p)))
+    tail = g.op("Min", p, g.op("Sub", g.const(np.array([1.0])), p))
+    r = g.op("Sqrt", g.op("Neg", g.op("Log", tail)))
+    near = g.op("Sub", r, g.const(np.array([1.6])))
+    far = g.op("Sub", r, g.const(np.array([5.0])))
+    value = g.where(
+        g.op("LessOrEqual", r, g.const(np.array([5.0]))),
+        g.op("Div", g.poly(c["c"], near), g.poly(c["d"], near)),
+        g.op("Div", g.poly(c["e"], far), g.poly(c["f"], far)),
+    )
+    value = g.where(
+        g.op("Less", q, g.const(np.array([0.0]))), g.op("Neg", value), value
+    )
+    is_central = g.op("LessOrEqual", g.op("Abs", q), g.const(np.array([0.425])))
+    return g.where(is_central, central, value)
+
+
+def _interp(g: _Graph, x, knots, steps, refs, strict: bool):
+    """Per column, ``np.interp(x, knots[:, j], refs)`` (``strict``: from the left).
+
+    ``x`` is ``(n, m)`` double, ``knots`` ``(K, m)`` sorted per column. With
+    ``strict`` the segment is the one below the first knot >= x, which is
+    ``-np.interp(-x, -knots[::-1], -refs[::-1])``: inside a run of equal knots
+    the first of them, where ``np.interp`` takes the last.
+    """
+    n_knots, m = knots.shape
+    wide = g.const(np.ascontiguousarray(knots.T)[None])  # (1, m, K)
+    above = g.op(
+        "Less" if strict else "LessOrEqual",
+        wide,
+        g.op("Unsqueeze", x, g.const(np.array([2], dtype=np.int64))),
+    )
+    count = g.op(
+        "ReduceSum",
+        g.cast(above, _INT64),
+        g.const(np.array([2], dtype=np.int64)),
+        keepdims=0,
+    )  # knots below x (strict) or at most x
+    segment = g.op(
+        "Clip",
+        g.op("Sub", count, g.const(np.array(1, dtype=np.int64))),
+        g.const(np.array(0, dtype=np.int64)),
+        g.const(np.array(max(n_knots - 2, 0), dtype=np.int64)),
+    )
+    flat = g.op("Add", segment, g.const(np.arange(m, dtype=np.int64) * n_knots))
+    start = g.op("Gather", g.const(np.ascontiguousarray(knots.T).ravel()), flat)
+    slope = g.op("Gather", g.const(steps.T.ravel()), flat)
+    base = g.op("Gather", g.const(refs), segment)
+    value = g.op("Add", base, g.op("Mul", slope, g.op("Sub", x, start)))
+    value = g.where(
+        g.op("Equal", count, g.const(np.array(0, dtype=np.int64))),
+        g.const(np.array([refs[0]])),
+        value,
+    )
+    return g.where(
+        g.op("Equal", count, g.const(np.array(n_knots, dtype=np.int64))),
+        g.const(np.array([refs[-1]])),
+        value,
+    )
+
+
+def _quantile_normal(g: _Graph, x, quantiles):
+    """``sklearn_mtl._inputs._quantile_normal`` in ONNX operators."""
+    from ._inputs import _CLIP
+
+    quantiles = np.asarray(quantiles, dtype=np.float64)
+    refs = np.linspace(0.0, 1.0, quantiles.shape[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rise = np.diff(quantiles, axis=0)
+        steps = np.where(rise > 0, np.diff(refs)[:, None] / rise, 0.0)
+    steps = np.vstack([steps, np.zeros((1, quantiles.shape[1]))])  # (K, m)
+    up = _interp(g, x, quantiles, steps, refs, strict=False)
+    down = _interp(g, x, quantiles, steps, refs, strict=True)
+    p = g.op("Mul", g.op("Add", up, down), g.const(np.array([0.5])))
+    p = g.op("Clip", p, g.const(np.array(_CLIP)), g.const(np.array(1 - _CLIP)))
+    return _ndtri(g, p)
+
+
+def _columns(est, inputs, g: _Graph):
+    """Each column of X: ``(variable, position in it, is a string tensor)``."""
+    from skl2onnx.common.data_types import StringTensorType
+
+    n_features = est.n_features_in_
+    widths = [v.get_second_dimension() for v in inputs]
+    if len(inputs) == 1:
+        widths = [n_features]
+    if None in widths or sum(widths) != n_features:
+        raise ValueError(
+            f"The ONNX inputs of {type(est).__name__} must give its {n_features} "
+            "columns with known widths (one tensor, or one per column as "
+            f"skl2onnx makes from a DataFrame); got widths {widths}."
+        )
+    out = []
+    for variable, width in zip(inputs, widths):
+        is_string = isinstance(variable.type, StringTensorType)
+        out.extend((variable.full_name, k, is_string) for k in range(width))
+    return out
+
+
+def _take(g: _Graph, columns, indices):
+    """The columns ``indices`` of X as one ``(n, len(indices))`` double tensor."""
+    parts, run = [], []
+    for j in indices + [None]:
+        if j is not None and run and columns[j][0] == columns[run[-1]][0]:
+            run.append(j)
+            continue
+        if run:
+            source = columns[run[0]][0]
+            picked = g.op(
+                "Gather",
+                source,
+                g.const(np.array([columns[i][1] for i in run], dtype=np.int64)),
+                axis=1,
+            )
+            parts.append(g.cast(picked, _DOUBLE))
+        run = [j] if j is not None else []
+    return parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=1)
+
+
+def _codes(g: _Graph, est, columns, j, categories):
+    """The category codes of column ``j`` (``_inputs._codes``), as double."""
+    from ._inputs import _MISSING, _UNKNOWN
+
+    source, position, is_string = columns[j]
+    column = g.op(
+        "Gather", source, g.const(np.array([position], dtype=np.int64)), axis=1
+    )
+    if is_string:
+        keys = [str(c) for c in categories]
+        values = list(range(2, 2 + len(keys)))
+        for token in MISSING_STRINGS:
+            if token not in keys:
+                keys.append(token)
+                values.append(_MISSING)
+        codes = g.op(
+            "LabelEncoder",
+            column,
+            domain="ai.onnx.ml",
+            version=2,
+            keys_strings=keys,
+            values_int64s=values,
+            default_int64=_UNKNOWN,
+        )
+        return g.cast(codes, _DOUBLE)
+    x = g.cast(column, _DOUBLE)
+    numbers = [float(c) for c in categories if isinstance(c, bool | int | float)]
+    codes = g.const(np.array([_UNKNOWN], dtype=np.float64))
+    if len(numbers) == len(categories) and numbers:
+        hit = g.op("Equal", x, g.const(np.array(numbers)[None]))  # (n, C)
+        index = g.op("ArgMax", g.cast(hit, _INT64), axis=1, keepdims=1)
+        found = g.op(
+            "ReduceSum",
+            g.cast(hit, _INT64),
+            g.const(np.array([1], dtype=np.int64)),
+            keepdims=1,
+        )
+        codes = g.where(
+            g.cast(found, _BOOL),
+            g.cast(g.op("Add", index, g.const(np.array(2, dtype=np.int64))), _DOUBLE),
+            codes,
+        )
+    elif categories:
+        names = getattr(est, "feature_names_in_", None)
+        column = repr(str(names[j])) if names is not None else str(j)
+        raise ValueError(
+            f"Categorical column {column} of {type(est).__name__} has categories "
+            f"{categories[:5]} that a numeric ONNX input cannot hold; give this "
+            "column a string input (StringTensorType, or an object column of "
+            "strings in the DataFrame passed to to_onnx)."
+        )
+    missing = g.op("IsNaN", x)
+    return g.where(missing, g.const(np.array([_MISSING], dtype=np.float64)), codes)
+
+
+def _encode(est, inputs, g: _Graph):
+    """X encoded as the estimator encodes it (``_inputs.validate_inputs``): float32.
+
+    ``[numeric (NaN to the median, scaled) | missing indicators | codes]``,
+    computed in double as the estimator does, then cast to float32.
+    """
+    spec = est.inputs_
+    columns = _columns(est, inputs, g)
+    parts = []
+    if spec["numeric"]:
+        x = _take(g, columns, list(spec["numeric"]))
+        missing = g.op("IsNaN", x)
+        median = np.asarray(spec["median"], dtype=np.float64)[None]
+        x = g.where(missing, g.const(median, "median"), x)
+        if spec["scaling"] == "quantile":
+            x = _quantile_normal(g, x, spec["quantiles"])
+        elif spec["scaling"] == "robust":
+            center = np.asarray(spec["center"], dtype=np.float64)[None]
+            scale = np.asarray(spec["scale"], dtype=np.float64)[None]
+            x = g.op("Div", g.op("Sub", x, g.const(center)), g.const(scale))
+        parts.append(x)
+        if spec["missing_indicator"]:
+            which = np.asarray(spec["missing_indicator"], dtype=np.int64)
+            flags = g.op("Gather", missing, g.const(which), axis=1)
+            parts.append(g.cast(flags, _DOUBLE))
+    for j, categories in zip(spec["categorical"], spec["categories"]):
+        parts.append(_codes(g, est, columns, j, categories))
+    encoded = parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=1)
+    return g.cast(encoded, _FLOAT)
+
+
 # --------------------------------------------------------------------------- converter
 def _constant(scope, container, name, array: np.ndarray) -> str:
     from onnx import numpy_helper
@@ -408,9 +730,12 @@ def _convert(scope, operator, container) -> None:
             **attrs,
         )
 
-    source = concatenate_variables(scope, operator.inputs, container)
-    X = name("mtl_input")
-    apply_cast(scope, source, X, container, to=TensorProto.FLOAT)
+    if getattr(est, "inputs_", None) is None:
+        source = concatenate_variables(scope, operator.inputs, container)
+        X = name("mtl_input")
+        apply_cast(scope, source, X, container, to=TensorProto.FLOAT)
+    else:
+        X = _encode(est, operator.inputs, _Graph(scope, container))
     fused = name("mtl_outputs")
     _splice(scope, container, model, X, fused)
 
@@ -492,6 +817,13 @@ def register() -> None:
     - ``<task>_probabilities`` (classification): ``(n, n_classes)`` float32, equal
       to ``predict_proba`` (columns in the order of the task's ``classes``);
     - ``<task>_value`` (regression): ``(n,)`` float32 predictions.
+
+    A model fitted on a raw DataFrame converts from ``X[:1]`` with string
+    columns as ``object`` (skl2onnx guesses no type for pandas' Arrow-backed
+    ``str`` columns): one graph input per column, and the input encoding of
+    the fit in the graph. Feed string columns as ``df[[c]].astype(str)``: the
+    strings ``"nan"`` and ``"None"`` (what pandas writes for a missing value)
+    are the missing category unless they were categories in fit.
 
     Task names are used as they are (``"has churn"`` gives ``"has churn_label"``);
     skl2onnx suffixes a number only if a name clashes with another variable of

@@ -180,7 +180,12 @@ class SparseRows:
         torch.cumsum(counts, 0, out=crow[1:])
         max_row_nnz = int(counts.max()) if counts.shape[0] else 0
         return SparseRows(
-            crow, self.col[pos], self.val[pos], self.n_features, max_row_nnz, self.padded
+            crow,
+            self.col[pos],
+            self.val[pos],
+            self.n_features,
+            max_row_nnz,
+            self.padded,
         )
 
     # ---------------------------------------------------------------- internals

@@ -108,10 +108,14 @@ def test_known_categories_stream_as_in_memory():
         dd.from_pandas(y, npartitions=1),
     )
     assert one.inputs_["categorical"] == mem.inputs_["categorical"] == [0, 2]
-    assert one.inputs_["categories"] == mem.inputs_["categories"] == [
-        ["blue", "green", "red", "violet"],
-        [False, True],
-    ]
+    assert (
+        one.inputs_["categories"]
+        == mem.inputs_["categories"]
+        == [
+            ["blue", "green", "red", "violet"],
+            [False, True],
+        ]
+    )
     assert one.loss_curve_ == mem.loss_curve_
     np.testing.assert_array_equal(one.predict(X_cat), mem.predict(X_cat))
     # Four blocks: "violet", only in the last block, has its own code (5), not

@@ -75,7 +75,9 @@ def _assert_matches(model, X, result, tasks):
         else:
             value = result[f"{task.name}_value"]
             assert value.shape == (len(X),)
-            np.testing.assert_allclose(value, pred[:, j].astype(float), rtol=1e-4)
+            np.testing.assert_allclose(
+                value, pred[:, j].astype(float), rtol=1e-4, atol=1e-5
+            )
 
 
 def _trunk():
@@ -273,11 +275,198 @@ def test_embeddings_and_ensembles_export_exactly(params):
     _assert_matches(est, X32, _run(onx, X32), est.tasks_.tasks)
 
 
-def test_input_encoding_outside_the_network_is_refused():
-    X, y = _data()
-    frame = pd.DataFrame(X, columns=list("abcde")).assign(city=["x", "y"] * 80)
-    est = MultiTaskNeuralEstimator(**SMALL, max_iter=2, random_state=0).fit(
-        frame, y[["churn", "active"]]
+def _raw_frame(n=240, seed=0):
+    """Raw tabular data: strings with NaN, bools, numbers with NaN and a spike."""
+    rng = np.random.RandomState(seed)
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "spike": np.where(rng.rand(n) < 0.7, 0.0, rng.exponential(1000, n)),
+            "city": rng.choice(["Lyon", "Oslo", "Rome"], n),
+            "member": rng.rand(n) > 0.5,
+            "floor": rng.choice([3.0, 1.0, 2.0], n),
+            "b": rng.normal(size=n),
+        }
     )
-    with pytest.raises(ValueError, match=r"categorical columns \[5\].*OneHotEncoder"):
-        skl2onnx.to_onnx(est, frame[:1])
+    X.loc[X.index[::9], "b"] = np.nan
+    X.loc[X.index[::11], "city"] = np.nan
+    y = pd.DataFrame(
+        {
+            "churn": np.where(X["a"] + (X["city"] == "Oslo") > 0, "yes", "no"),
+            "spend": 2 * X["a"] + X["spike"] / 1000 + X["member"],
+        }
+    )
+    return X, y
+
+
+def _feed(sess, frame):
+    """A DataFrame as onnxruntime inputs, one per column: strings via astype(str)."""
+    kinds = {
+        "tensor(string)": str,
+        "tensor(bool)": bool,
+        "tensor(double)": np.float64,
+        "tensor(int64)": np.int64,
+        "tensor(float)": np.float32,
+    }
+    return {
+        i.name: frame[[i.name]].astype(kinds[i.type]).to_numpy()
+        if i.type != "tensor(string)"
+        else frame[[i.name]].astype(str).to_numpy(dtype=object)
+        for i in sess.get_inputs()
+    }
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(),  # quantile-normal numbers, piecewise-linear embeddings, one-hot
+        dict(numeric_scaling="robust", num_embeddings=None),
+        dict(one_hot_max_size=0, n_ensemble=2),  # learned category embeddings
+        dict(categorical_features=["city", "member", "floor"]),  # numeric categories
+    ],
+    ids=lambda p: "-".join(f"{k}={v}" for k, v in p.items()) or "defaults",
+)
+def test_raw_dataframe_exports_with_its_input_encoding(params):
+    X, y = _raw_frame()
+    est = MultiTaskNeuralEstimator(
+        **SMALL,
+        **params,
+        max_iter=10,
+        random_state=0,
+        task_types={"spend": "regression"},
+    ).fit(X, y)
+    spec = est.inputs_
+    assert spec["categorical"] and spec["missing_indicator"] == [
+        spec["numeric"].index(5)
+    ]
+    # pandas 3 strings (Arrow-backed) are not guessed by skl2onnx: object columns are
+    onx = skl2onnx.to_onnx(
+        est, X[:1].astype({"city": object}), options={type(est): FAST}
+    )
+    sess = ort.InferenceSession(onx.SerializeToString())
+    assert [(i.name, i.type) for i in sess.get_inputs()][2:4] == [
+        ("city", "tensor(string)"),
+        ("member", "tensor(bool)"),
+    ]
+    # unseen categories (a string and a number), NaN in both kinds of column
+    new = X.copy()
+    new.loc[new.index[:5], "city"] = "Bern"
+    new.loc[new.index[5:9], "floor"] = 7.0
+    new.loc[new.index[9:12], "a"] = np.nan
+    new.loc[new.index[12:15], "spike"] = 1e9  # beyond every training quantile
+    names = [o.name for o in sess.get_outputs()]
+    result = dict(zip(names, sess.run(None, _feed(sess, new))))
+    _assert_matches(est, new, result, est.tasks_.tasks)
+
+
+def test_raw_dataframe_export_with_the_default_exporter():
+    X, y = _raw_frame(n=120)
+    est = MultiTaskNeuralEstimator(**SMALL, max_iter=3, random_state=0).fit(
+        X, y[["churn"]]
+    )
+    onx = skl2onnx.to_onnx(est, X[:1].astype({"city": object}))
+    sess = ort.InferenceSession(onx.SerializeToString())
+    result = dict(
+        zip([o.name for o in sess.get_outputs()], sess.run(None, _feed(sess, X)))
+    )
+    _assert_matches(est, X, result, est.tasks_.tasks)
+
+
+class _Scope:
+    def __init__(self):
+        self.n = 0
+
+    def get_unique_variable_name(self, seed):
+        self.n += 1
+        return f"{seed}_{self.n}"
+
+    get_unique_operator_name = get_unique_variable_name
+
+
+class _Container:
+    target_opset = 18
+
+    def __init__(self):
+        self.nodes, self.initializers = [], []
+
+    def add_node(
+        self,
+        op_type,
+        inputs,
+        outputs,
+        op_domain="",
+        op_version=None,
+        name=None,
+        **attrs,
+    ):
+        from onnx import helper
+
+        self.nodes.append(
+            helper.make_node(
+                op_type, inputs, outputs, name=name, domain=op_domain, **attrs
+            )
+        )
+
+
+def _run_graph(build, x):
+    """Run ``build(graph, input_name) -> output_name`` on double ``x``."""
+    from onnx import TensorProto, helper
+
+    from sklearn_mtl._onnx import _Graph
+
+    container = _Container()
+    out = build(_Graph(_Scope(), container), "x")
+    graph = helper.make_graph(
+        container.nodes,
+        "encoding",
+        [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [None, x.shape[1]])],
+        [helper.make_tensor_value_info(out, TensorProto.DOUBLE, None)],
+        initializer=container.initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    return ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+
+
+def test_quantile_normal_in_onnx_equals_numpy():
+    from scipy.special import ndtri
+
+    from sklearn_mtl._inputs import _quantile_normal
+    from sklearn_mtl._onnx import _ndtri
+    from sklearn_mtl._onnx import _quantile_normal as onnx_quantile_normal
+
+    rng = np.random.RandomState(0)
+    train = np.c_[
+        rng.normal(size=500),
+        np.where(rng.rand(500) < 0.6, 0.0, rng.exponential(5.0, 500)),  # a spike
+        np.repeat([1.0, 2.0, 3.0, 4.0, 5.0], 100),  # runs of ties
+        np.full(500, 7.0),  # constant
+    ]
+    quantiles = np.quantile(train, np.linspace(0, 1, 200), axis=0)
+    x = np.r_[
+        train[:100],
+        quantiles[::7],  # exactly on the knots
+        [[-1e9, -1e9, 0.0, 6.9], [1e9, 1e9, 6.0, 7.1], [0.0, 1e-12, 2.5, 7.0]],
+    ]
+    got = _run_graph(lambda g, name: onnx_quantile_normal(g, name, quantiles), x)
+    np.testing.assert_allclose(got, _quantile_normal(x, quantiles), rtol=0, atol=1e-12)
+    # the AS241 quantile against scipy across the centre and both tails
+    p = np.r_[1e-7, 1e-5, 0.02, 0.074, 0.075, 0.3, 0.5, 0.7, 0.925, 0.98, 1 - 1e-7]
+    got = _run_graph(lambda g, name: _ndtri(g, name), p[:, None])
+    np.testing.assert_allclose(got[:, 0], ndtri(p), rtol=1e-13, atol=1e-15)
+
+
+def test_string_categories_need_a_string_input():
+    from skl2onnx.common.data_types import BooleanTensorType, DoubleTensorType
+
+    X, y = _raw_frame(n=60)
+    est = MultiTaskNeuralEstimator(**SMALL, max_iter=2, random_state=0).fit(
+        X, y[["churn"]]
+    )
+    types = [(c, DoubleTensorType([None, 1])) for c in X.columns]
+    types[3] = ("member", BooleanTensorType([None, 1]))  # bools may be numbers
+    with pytest.raises(
+        ValueError,
+        match=r"^Categorical column 'city' of MultiTaskNeuralEstimator has categories "
+        r"\['Lyon', 'Oslo', 'Rome'\] that a numeric ONNX input cannot hold",
+    ):
+        skl2onnx.to_onnx(est, initial_types=types, options={type(est): FAST})

@@ -20,6 +20,7 @@ TITLES = [
     "tabular",
     "sparse",
     "onnx",
+    "onnx_raw",
     "safe",
 ]
 
@@ -141,6 +142,26 @@ def test_sparse_example_fits_one_hot_output_as_it_comes():
     assert printed.split() == ["[['True'", "'big']", "['False'", "'small']]"]
     assert pipe.named_steps["multitaskclassifier"].n_features_in_ == 6
     assert pipe.score(ns["X"], ns["Y"]) == 1.0
+
+
+@pytest.mark.slow
+def test_onnx_raw_dataframe_example_serves_the_same_predictions():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("skl2onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ns, _ = _run(TITLES.index("onnx_raw"))  # asserts equal labels itself
+    assert [i.type for i in ns["sess"].get_inputs()] == [
+        "tensor(double)",
+        "tensor(string)",
+        "tensor(bool)",
+    ]
+    assert ns["raw"]["city"].isna().sum() > 50  # missing cities went in as "None"
+    model, raw = ns["model"], ns["raw"]
+    assert model.inputs_["scaling"] == "quantile"  # the raw-data defaults
+    np.testing.assert_allclose(
+        ns["out"]["spend_value"], model.predict(raw)[:, 1].astype(float), atol=1e-3
+    )
 
 
 @pytest.mark.slow

@@ -63,7 +63,9 @@ def test_sparse_rows_gather_equals_dense_rows(padded):
     # only empty rows taken (a validation split can be): nothing stored
     hollow = rows.take(torch.tensor([7, 45, 7]))
     assert hollow.nnz == 0 and hollow.max_row_nnz == 0 and hollow.padded is padded
-    np.testing.assert_array_equal(hollow.index_select(0, idx[:2] % 3), np.zeros((2, 30)))
+    np.testing.assert_array_equal(
+        hollow.index_select(0, idx[:2] % 3), np.zeros((2, 30))
+    )
     np.testing.assert_array_equal(hollow[0:3], np.zeros((3, 30)))
     # an upper bound on the row length will do
     loose = SparseRows(rows.crow, rows.col, rows.val, 30, max_row_nnz=40, padded=padded)
@@ -88,7 +90,10 @@ def test_padded_gather_never_reads_the_device():
     X = sp.random(50, 30, density=0.2, format="csr", random_state=1, dtype=np.float32)
     rows = SparseRows.from_scipy(X)
     meta = SparseRows(
-        rows.crow.to("meta"), rows.col.to("meta"), rows.val.to("meta"), 30,
+        rows.crow.to("meta"),
+        rows.col.to("meta"),
+        rows.val.to("meta"),
+        30,
         max_row_nnz=rows.max_row_nnz,
     )
     assert meta.padded  # any device but the CPU
