@@ -3,18 +3,20 @@
 The trained torch network is exported as a whole with ``torch.onnx.export``
 (no per-layer converters, so any network the estimator builds, a custom
 ``trunk`` included, exports the same way) and its graph is spliced into the
-skl2onnx graph between the pipeline's upstream variable (cast to float32) and
-a decoding part written in ONNX operators: per-task slices of the fused
-output, sigmoid / softmax probabilities, labels gathered from each task's
-classes, and regression values unscaled with the task's mean and scale.
+skl2onnx graph between the pipeline's upstream variable (encoded as below,
+then cast to float32) and a decoding part written in ONNX operators: per-task
+slices of the fused output, sigmoid / softmax probabilities, labels gathered
+from each task's classes, and regression values unscaled with the task's mean
+and scale.
 
 The input encoding a fit learned (``inputs_``: NaN to the median, missing
 indicators, quantile-normal or robust scaling, category codes) is written in
 ONNX operators before the network, in double precision as the estimator
 computes it: a raw DataFrame converts with one graph input per column (string
 columns as strings, unseen categories to "unknown", ``"nan"`` / ``"None"`` to
-"missing"). The quantile-normal map is a per-column ``np.interp`` (comparisons
-against the knots, then gathers) and Wichura's AS241 normal quantile.
+"missing"). The quantile-normal map is a per-column ``np.interp`` (a binary
+search over the knots, unrolled, then gathers) and Wichura's AS241 normal
+quantile.
 
 skl2onnx, onnx and torch's exporter are imported only when a conversion runs.
 """
@@ -497,48 +499,49 @@ def _ndtri(g: _Graph, p):
     return g.where(is_central, central, value)
 
 
-def _interp(g: _Graph, x, knots, steps, refs, strict: bool):
+def _interp(g: _Graph, x, table: dict, strict: bool):
     """Per column, ``np.interp(x, knots[:, j], refs)`` (``strict``: from the left).
 
-    ``x`` is ``(n, m)`` double, ``knots`` ``(K, m)`` sorted per column. With
-    ``strict`` the segment is the one below the first knot >= x, which is
-    ``-np.interp(-x, -knots[::-1], -refs[::-1])``: inside a run of equal knots
-    the first of them, where ``np.interp`` takes the last.
+    ``x`` is ``(n, m)`` double; ``table`` holds the flattened knots, slopes and
+    refs of :func:`_quantile_normal`. The segment comes from a binary search
+    over each column's sorted knots, unrolled in ``ceil(log2(K + 1))`` steps
+    (memory grows with ``n x m``, not with the knots). With ``strict`` it is the
+    segment below the first knot >= x, which is ``-np.interp(-x, -knots[::-1],
+    -refs[::-1])``: inside a run of equal knots the first of them, where
+    ``np.interp`` takes the last.
     """
-    n_knots, m = knots.shape
-    wide = g.const(np.ascontiguousarray(knots.T)[None])  # (1, m, K)
-    above = g.op(
-        "Less" if strict else "LessOrEqual",
-        wide,
-        g.op("Unsqueeze", x, g.const(np.array([2], dtype=np.int64))),
-    )
-    count = g.op(
-        "ReduceSum",
-        g.cast(above, _INT64),
-        g.const(np.array([2], dtype=np.int64)),
-        keepdims=0,
-    )  # knots below x (strict) or at most x
+    n_knots, offsets, knots = table["n_knots"], table["offsets"], table["knots"]
+    compare = "Less" if strict else "LessOrEqual"
+    zero = g.const(np.array(0, dtype=np.int64))
+    count = g.op("Mul", g.cast(g.op("IsNaN", x), _INT64), zero)  # (n, m) zeros
+    step = 1 << int(n_knots).bit_length()  # > n_knots
+    while step > 1:
+        step //= 2
+        # count = number of knots below x (strict) or at most x, found so far
+        candidate = g.op("Add", count, g.const(np.array(step, dtype=np.int64)))
+        inside = g.op(
+            "LessOrEqual", candidate, g.const(np.array(n_knots, dtype=np.int64))
+        )
+        probe = g.op(
+            "Min", candidate, g.const(np.array(n_knots, dtype=np.int64))
+        )  # 1-based: the knot looked at
+        index = g.op("Add", g.op("Sub", probe, g.const(np.array(1, np.int64))), offsets)
+        below = g.op(compare, g.op("Gather", knots, index), x)
+        count = g.where(g.op("And", inside, below), candidate, count)
     segment = g.op(
         "Clip",
         g.op("Sub", count, g.const(np.array(1, dtype=np.int64))),
-        g.const(np.array(0, dtype=np.int64)),
+        zero,
         g.const(np.array(max(n_knots - 2, 0), dtype=np.int64)),
     )
-    flat = g.op("Add", segment, g.const(np.arange(m, dtype=np.int64) * n_knots))
-    start = g.op("Gather", g.const(np.ascontiguousarray(knots.T).ravel()), flat)
-    slope = g.op("Gather", g.const(steps.T.ravel()), flat)
-    base = g.op("Gather", g.const(refs), segment)
+    flat = g.op("Add", segment, offsets)
+    start = g.op("Gather", knots, flat)
+    slope = g.op("Gather", table["slopes"], flat)
+    base = g.op("Gather", table["refs"], segment)
     value = g.op("Add", base, g.op("Mul", slope, g.op("Sub", x, start)))
-    value = g.where(
-        g.op("Equal", count, g.const(np.array(0, dtype=np.int64))),
-        g.const(np.array([refs[0]])),
-        value,
-    )
-    return g.where(
-        g.op("Equal", count, g.const(np.array(n_knots, dtype=np.int64))),
-        g.const(np.array([refs[-1]])),
-        value,
-    )
+    value = g.where(g.op("Equal", count, zero), table["first"], value)
+    last = g.op("Equal", count, g.const(np.array(n_knots, dtype=np.int64)))
+    return g.where(last, table["last"], value)
 
 
 def _quantile_normal(g: _Graph, x, quantiles):
@@ -546,13 +549,23 @@ def _quantile_normal(g: _Graph, x, quantiles):
     from ._inputs import _CLIP
 
     quantiles = np.asarray(quantiles, dtype=np.float64)
-    refs = np.linspace(0.0, 1.0, quantiles.shape[0])
+    n_knots, m = quantiles.shape
+    refs = np.linspace(0.0, 1.0, n_knots)
     with np.errstate(divide="ignore", invalid="ignore"):
         rise = np.diff(quantiles, axis=0)
-        steps = np.where(rise > 0, np.diff(refs)[:, None] / rise, 0.0)
-    steps = np.vstack([steps, np.zeros((1, quantiles.shape[1]))])  # (K, m)
-    up = _interp(g, x, quantiles, steps, refs, strict=False)
-    down = _interp(g, x, quantiles, steps, refs, strict=True)
+        slopes = np.where(rise > 0, np.diff(refs)[:, None] / rise, 0.0)
+    slopes = np.vstack([slopes, np.zeros((1, m))])  # (K, m)
+    table = {  # shared by both passes: each constant is stored once
+        "n_knots": n_knots,
+        "offsets": g.const(np.arange(m, dtype=np.int64) * n_knots, "offsets"),
+        "knots": g.const(np.ascontiguousarray(quantiles.T).ravel(), "knots"),
+        "slopes": g.const(np.ascontiguousarray(slopes.T).ravel(), "slopes"),
+        "refs": g.const(refs, "refs"),
+        "first": g.const(np.array([refs[0]])),
+        "last": g.const(np.array([refs[-1]])),
+    }
+    up = _interp(g, x, table, strict=False)
+    down = _interp(g, x, table, strict=True)
     p = g.op("Mul", g.op("Add", up, down), g.const(np.array([0.5])))
     p = g.op("Clip", p, g.const(np.array(_CLIP)), g.const(np.array(1 - _CLIP)))
     return _ndtri(g, p)
@@ -588,15 +601,21 @@ def _take(g: _Graph, columns, indices):
             continue
         if run:
             source = columns[run[0]][0]
-            picked = g.op(
-                "Gather",
-                source,
-                g.const(np.array([columns[i][1] for i in run], dtype=np.int64)),
-                axis=1,
-            )
+            positions = [columns[i][1] for i in run]
+            width = sum(1 for column in columns if column[0] == source)
+            picked = source  # the whole input, in order: no Gather
+            if positions != list(range(width)):
+                picked = g.op(
+                    "Gather", source, g.const(np.array(positions, np.int64)), axis=1
+                )
             parts.append(g.cast(picked, _DOUBLE))
         run = [j] if j is not None else []
     return parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=1)
+
+
+def _column_name(est, j) -> str:
+    names = getattr(est, "feature_names_in_", None)
+    return repr(str(names[j])) if names is not None else str(j)
 
 
 def _codes(g: _Graph, est, columns, j, categories):
@@ -609,6 +628,14 @@ def _codes(g: _Graph, est, columns, j, categories):
     )
     if is_string:
         keys = [str(c) for c in categories]
+        if len(set(keys)) < len(keys):
+            seen = [k for k in keys if keys.count(k) > 1]
+            raise ValueError(
+                f"Categorical column {_column_name(est, j)} of {type(est).__name__} "
+                f"has categories that are one string in a string input (e.g. "
+                f"{seen[0]!r}: {[c for c in categories if str(c) == seen[0]]}); "
+                "the ONNX graph could not tell them apart."
+            )
         values = list(range(2, 2 + len(keys)))
         for token in MISSING_STRINGS:
             if token not in keys:
@@ -642,10 +669,9 @@ def _codes(g: _Graph, est, columns, j, categories):
             codes,
         )
     elif categories:
-        names = getattr(est, "feature_names_in_", None)
-        column = repr(str(names[j])) if names is not None else str(j)
         raise ValueError(
-            f"Categorical column {column} of {type(est).__name__} has categories "
+            f"Categorical column {_column_name(est, j)} of {type(est).__name__} "
+            "has categories "
             f"{categories[:5]} that a numeric ONNX input cannot hold; give this "
             "column a string input (StringTensorType, or an object column of "
             "strings in the DataFrame passed to to_onnx)."
@@ -661,6 +687,13 @@ def _encode(est, inputs, g: _Graph):
     computed in double as the estimator does, then cast to float32.
     """
     spec = est.inputs_
+    opset = g.container.target_opset
+    if (spec["categorical"] or spec["scaling"]) and opset < 13:
+        raise ValueError(
+            f"{type(est).__name__} encodes categorical columns or scales numbers "
+            f"(inputs_), which the ONNX graph writes with opset 13 operators; "
+            f"convert with target_opset >= 13, not {opset}."
+        )
     columns = _columns(est, inputs, g)
     parts = []
     if spec["numeric"]:
@@ -819,11 +852,15 @@ def register() -> None:
     - ``<task>_value`` (regression): ``(n,)`` float32 predictions.
 
     A model fitted on a raw DataFrame converts from ``X[:1]`` with string
-    columns as ``object`` (skl2onnx guesses no type for pandas' Arrow-backed
-    ``str`` columns): one graph input per column, and the input encoding of
-    the fit in the graph. Feed string columns as ``df[[c]].astype(str)``: the
-    strings ``"nan"`` and ``"None"`` (what pandas writes for a missing value)
-    are the missing category unless they were categories in fit.
+    columns as ``object`` (skl2onnx guesses no type for a pandas ``str``
+    column whose sample value is missing): one graph input per column, and the
+    input encoding of the fit in the graph (``target_opset >= 13`` when it has
+    categorical columns or scaling). Feed string columns as
+    ``df[[c]].astype(str)``: ``"nan"`` and ``"None"`` (what a missing value
+    becomes) are the missing category, unless they were categories in fit,
+    and then a missing value cannot be told from them. The graph does not
+    check its input: infinite values, which ``predict`` refuses, give
+    unreliable outputs (NaN with robust scaling).
 
     Task names are used as they are (``"has churn"`` gives ``"has churn_label"``);
     skl2onnx suffixes a number only if a name clashes with another variable of
@@ -832,7 +869,8 @@ def register() -> None:
     The torch network is exported by ``torch.onnx.export``; choose the exporter
     with skl2onnx's options: ``options={MultiTaskClassifier: {"exporter":
     "torchscript"}}`` uses torch's older TorchScript exporter (no ``onnxscript``
-    needed, any ``target_opset``; deprecated by torch), the default ``"dynamo"``
+    needed, any ``target_opset`` that the input encoding allows; deprecated by
+    torch), the default ``"dynamo"``
     the current one (``target_opset >= 18``).
 
     Raises

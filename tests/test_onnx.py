@@ -470,3 +470,63 @@ def test_string_categories_need_a_string_input():
         r"\['Lyon', 'Oslo', 'Rome'\] that a numeric ONNX input cannot hold",
     ):
         skl2onnx.to_onnx(est, initial_types=types, options={type(est): FAST})
+
+
+def test_raw_dataframe_export_at_opset_13_and_its_lower_bound():
+    X, y = _raw_frame(n=80)
+    est = MultiTaskNeuralEstimator(**SMALL, max_iter=2, random_state=0).fit(
+        X, y[["churn"]]
+    )
+    sample = X[:1].astype({"city": object})
+    onx = skl2onnx.to_onnx(est, sample, target_opset=13, options={type(est): FAST})
+    assert {(o.domain, o.version) for o in onx.opset_import} >= {
+        ("", 13),
+        ("ai.onnx.ml", 2),
+    }
+    sess = ort.InferenceSession(onx.SerializeToString())
+    result = dict(
+        zip([o.name for o in sess.get_outputs()], sess.run(None, _feed(sess, X)))
+    )
+    _assert_matches(est, X, result, est.tasks_.tasks)
+    with pytest.raises(
+        ValueError,
+        match=r"^MultiTaskNeuralEstimator encodes categorical columns or scales "
+        r"numbers \(inputs_\), which the ONNX graph writes with opset 13 operators; "
+        r"convert with target_opset >= 13, not 12\.$",
+    ):
+        skl2onnx.to_onnx(est, sample, target_opset=12, options={type(est): FAST})
+
+
+def test_categories_that_are_one_string_are_refused():
+    X, y = _raw_frame(n=60)
+    X["code"] = pd.Series([1, "1", "a"] * 20, dtype=object)
+    est = MultiTaskNeuralEstimator(**SMALL, max_iter=2, random_state=0).fit(
+        X, y[["churn"]]
+    )
+    assert est.inputs_["categories"][-1] == [1, "1", "a"]
+    with pytest.raises(
+        ValueError,
+        match=r"^Categorical column 'code' of MultiTaskNeuralEstimator has categories "
+        r"that are one string in a string input \(e\.g\. '1': \[1, '1'\]\)",
+    ):
+        skl2onnx.to_onnx(est, X[:1].astype({"city": object}), options={type(est): FAST})
+
+
+def test_plain_numeric_model_imputes_nan_in_the_graph():
+    X, y = _data()
+    X[::5, 1] = np.nan  # NaN in fit: the median is learned, not indicated
+    est = MultiTaskNeuralEstimator(
+        **SMALL,
+        max_iter=3,
+        random_state=0,
+        numeric_scaling=None,
+        num_embeddings=None,
+        task_types={"spend": "regression"},
+    ).fit(X, y)
+    assert est.inputs_["scaling"] is None and est.inputs_["missing_indicator"] == [1]
+    onx = skl2onnx.to_onnx(est, X[:1], options={type(est): FAST})
+    X_new = X.copy()
+    X_new[:7, 3] = np.nan  # a column without NaN in fit: its median is imputed
+    result = _run(onx, X_new)
+    assert np.isfinite(result["spend_value"]).all()
+    _assert_matches(est, X_new, result, est.tasks_.tasks)

@@ -156,8 +156,21 @@ def test_onnx_raw_dataframe_example_serves_the_same_predictions():
         "tensor(string)",
         "tensor(bool)",
     ]
-    assert ns["raw"]["city"].isna().sum() > 50  # missing cities went in as "None"
     model, raw = ns["model"], ns["raw"]
+    missing = raw["city"].isna().to_numpy()
+    assert missing.sum() > 50
+    # the missing cities took the "missing" code: other strings would be "unknown"
+    feed = dict(
+        ns["feed"], city=np.where(missing, "Bern", ns["feed"]["city"][:, 0])[:, None]
+    )
+    probe = dict(
+        zip([o.name for o in ns["sess"].get_outputs()], ns["sess"].run(None, feed))
+    )
+    renamed = raw.assign(city=raw["city"].where(~missing, "Bern"))
+    np.testing.assert_allclose(
+        probe["buys_probabilities"], model.predict_proba(renamed)[0], atol=1e-5
+    )
+    assert not np.allclose(probe["buys_probabilities"], ns["out"]["buys_probabilities"])
     assert model.inputs_["scaling"] == "quantile"  # the raw-data defaults
     np.testing.assert_allclose(
         ns["out"]["spend_value"], model.predict(raw)[:, 1].astype(float), atol=1e-3
