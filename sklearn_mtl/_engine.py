@@ -77,7 +77,9 @@ def _deferred_interrupt():
 
     torch's optimizers import ``torch._dynamo`` (and sympy) on first use; a
     KeyboardInterrupt in the middle of that import leaves half-imported modules
-    that break the whole process. The interrupt is delivered after the block.
+    that break the whole process. The interrupt is delivered after the block,
+    to the handler that was in place (so a process that ignores SIGINT, as a
+    background job does, still ignores it).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -93,7 +95,7 @@ def _deferred_interrupt():
     finally:
         signal.signal(signal.SIGINT, previous)
         if received:
-            raise KeyboardInterrupt
+            signal.raise_signal(signal.SIGINT)  # for the restored handler
 
 
 def _prepare_optimizers():

@@ -548,13 +548,31 @@ def test_interrupt_during_optimizer_import_is_deferred():
 
     from sklearn_mtl._engine import _deferred_interrupt
 
-    finished = []
-    with pytest.raises(KeyboardInterrupt):
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        # Python's own handler: a KeyboardInterrupt, once the block has ended
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        finished = []
+        with pytest.raises(KeyboardInterrupt):
+            with _deferred_interrupt():
+                os.kill(os.getpid(), signal.SIGINT)
+                finished.append(True)  # the block runs to its end first
+        assert finished == [True]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        # an ignored SIGINT (a background job) stays ignored
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         with _deferred_interrupt():
             os.kill(os.getpid(), signal.SIGINT)
-            finished.append(True)  # the block runs to its end first
-    assert finished == [True]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        # another handler is called, once
+        calls = []
+        signal.signal(signal.SIGINT, lambda signum, frame: calls.append(signum))
+        with _deferred_interrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+            assert calls == []
+        assert calls == [signal.SIGINT]
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 @pytest.mark.parametrize(
