@@ -101,7 +101,13 @@ def run_model(args):
 
 
 def design(X, n_steps=20):
-    """ms per first-layer training step: dense gather vs sparse matmul."""
+    """ms per first-layer training step: dense gather vs two sparse layers.
+
+    "sparse CSR @ W" keeps ``nn.Linear``'s (width, features) weight and
+    multiplies by its transpose; "embedding_bag" stores the weight as
+    (features, width) and sums the rows of each sample's non-zeros, weighted
+    by their values (the classic sparse linear layer).
+    """
     import torch
 
     from sklearn_mtl._sparse import SparseRows
@@ -110,10 +116,13 @@ def design(X, n_steps=20):
     d = X.shape[1]
     gen = torch.Generator().manual_seed(0)
     out = {}
-    for name in ("dense gather + Linear", "sparse CSR @ W"):
+    names = ("dense gather + Linear", "sparse CSR @ W", "embedding_bag (d, h) weight")
+    for name in names:
         torch.manual_seed(0)
         layer = torch.nn.Linear(d, HIDDEN[0])
-        opt = torch.optim.Adam(layer.parameters(), foreach=True)
+        table = torch.nn.Parameter(layer.weight.detach().t().contiguous())
+        params = [table, layer.bias] if name.startswith("embedding") else None
+        opt = torch.optim.Adam(params or layer.parameters(), foreach=True)
         times = []
         for step in range(n_steps + 2):
             idx = torch.randperm(X.shape[0], generator=gen)[:BATCH]
@@ -121,6 +130,15 @@ def design(X, n_steps=20):
             opt.zero_grad()
             if name.startswith("dense"):
                 h = layer(rows.index_select(0, idx))
+            elif name.startswith("embedding"):
+                sub = rows.take(idx)
+                h = layer.bias + torch.nn.functional.embedding_bag(
+                    sub.col,
+                    table,
+                    sub.crow[:-1],
+                    mode="sum",
+                    per_sample_weights=sub.val,
+                )
             else:
                 sub = rows.take(idx)
                 xb = torch.sparse_csr_tensor(
