@@ -42,7 +42,7 @@ from skorch.utils import TeeGenerator
 from torch import nn
 
 from ._progress import progress_callbacks
-from ._sparse import SparseRows, take_rows
+from ._sparse import SparseBatch, SparseRows, take_rows
 from ._tasks import MultiTaskLoss, TaskTargets
 
 #: ``precision`` parameter value -> autocast dtype (None: plain float32).
@@ -550,7 +550,29 @@ class MultiTaskEngine(NeuralNet):
             return X
         return TaskDataset(X, y)
 
+    def _sparse_batches(self, X):
+        """Let sparse ``X`` make sparse batches when the network's first layer
+        reads them. A compiled forward reads dense ones, and so do callbacks
+        that receive batches (``on_batch_begin`` / ``on_batch_end`` /
+        ``on_grad_computed``): a skorch callback expects a tensor."""
+        if isinstance(X, SparseRows):
+            hooks = self._batch_hooks() if hasattr(self, "callbacks_") else {}
+            X.sparse_batches = bool(
+                getattr(self.module_, "reads_sparse_batches", False)
+                and not self.use_compile
+                and not any(hooks.values())
+            )
+
+    def infer(self, x, **fit_params):
+        # skorch's infer turns x into a tensor first; a sparse batch goes to
+        # the network as it is (its first layer reads it).
+        if isinstance(x, SparseBatch):
+            return self.module_(x, **fit_params)
+        return super().infer(x, **fit_params)
+
     def get_iterator(self, dataset, training=False):
+        if not isinstance(dataset, BlockDataset):
+            self._sparse_batches(dataset.X)
         if isinstance(dataset, BlockDataset):
             generator = self.__dict__.get("_generator") if training else None
             batch_size = self.batch_size if training else INFERENCE_BATCH
@@ -566,7 +588,7 @@ class MultiTaskEngine(NeuralNet):
             )
         size = max(INFERENCE_BATCH, self.batch_size)
         if isinstance(dataset.X, SparseRows):
-            size = dataset.X.batch_rows(size)  # each batch is densified: keep it small
+            size = dataset.X.batch_rows(size)  # a batch may be densified: keep it small
         return TensorBatches(dataset, size)
 
     @property
@@ -930,7 +952,8 @@ class MultiTaskEngine(NeuralNet):
         """
         batch_size = batch_size or max(INFERENCE_BATCH, int(self.batch_size))
         if isinstance(X, SparseRows):
-            batch_size = X.batch_rows(batch_size)  # each batch is densified
+            batch_size = X.batch_rows(batch_size)  # a batch may be densified
+            self._sparse_batches(X)
         module = self._inference_module(X.dtype)
         if module is self.module_:
             self._set_training(False)

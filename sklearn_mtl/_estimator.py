@@ -164,6 +164,7 @@ def _build_network(
         n_features=encoded_width(inputs),
         trunk=built,
         inputs=input_module(inputs, num_embeddings, embedding_dim),
+        sparse_input=inputs.get("sparse", False),
         **params,
     )
 

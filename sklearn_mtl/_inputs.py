@@ -25,6 +25,9 @@ of str to lists, numbers and arrays) so that pickle and the JSON model files of
 ``"bins"``
     Bin edges of the piecewise-linear numeric embeddings, one float32 array
     per numeric column, or None.
+``"sparse"`` (only when True)
+    X was sparse in fit: a shared-bottom network then has a sparse first layer
+    (:class:`sklearn_mtl.nn.SparseInputLinear`).
 
 The encoded array has the columns ``[numeric (imputed, scaled) | indicators |
 category codes]``; :class:`sklearn_mtl.nn.TabularEmbedding` reads that layout.
@@ -521,6 +524,7 @@ def validate_sparse(estimator, X, *, reset: bool, dtype):
         raise
     if reset:
         estimator.inputs_ = plain_inputs(X.shape[1])
+        estimator.inputs_["sparse"] = True  # the network may read sparse batches
     return X
 
 

@@ -1,23 +1,23 @@
-"""Sparse X kept sparse on the device, densified one batch at a time.
+"""Sparse X kept sparse on the device, batch by batch.
 
 A scipy CSR/CSC matrix or array becomes a :class:`SparseRows`: the CSR
 structure (``crow``, ``col``, ``val``) as torch tensors on the training device.
 Memory grows with the number of non-zeros, never with rows x columns. The
 engine's batches (:class:`~sklearn_mtl._engine.TensorBatches`) and inference
 (:meth:`~sklearn_mtl._engine.MultiTaskEngine.infer_batches`) read rows through
-the two operations a dense tensor offers them:
+the two operations a dense tensor offers them, ``X[start:stop]`` and
+``X.index_select(0, index)``, which return the rows
 
-- ``X[start:stop]`` and ``X.index_select(0, index)`` return the rows as a
-  **dense** ``(n_rows, n_features)`` tensor: the network reads exactly what it
-  would read from the dense X, so the sparse and dense fits agree bit for bit;
-- :meth:`SparseRows.take` returns a smaller :class:`SparseRows` (the validation
-  split), still sparse.
+- as a :class:`SparseBatch` when the network's first layer reads one
+  (``sparse_batches``, set by the engine for a shared bottom's
+  :class:`~sklearn_mtl.nn.SparseInputLinear`): work grows with the non-zeros;
+- else as a **dense** ``(n_rows, n_features)`` tensor: the network reads
+  exactly what it would read from the dense X, so the sparse and dense fits
+  agree bit for bit (MMoE's experts and gates, a custom trunk, embeddings all
+  read X this way, unchanged).
 
-Why densify per batch rather than a sparse first layer: the network stays the
-same for every architecture, trunk and device, and on CPU the per-batch gather
-measured as fast as a sparse matmul of the first layer (the dense update of the
-first layer's ``n_features x width`` weights costs the same either way); see
-``benchmarks/bench_sparse.py`` and ``docs/benchmarks.md``.
+:meth:`SparseRows.take` returns a smaller :class:`SparseRows` (the validation
+split), still sparse. ``docs/benchmarks.md`` compares the first layers.
 
 torch's sparse CSR tensors have no ``index_select`` on rows; the gather below
 builds the batch from the CSR arrays with vectorised ops (no loop over rows).
@@ -33,7 +33,13 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["DENSE_BATCH_BYTES", "SparseRows", "as_device_tensor", "take_rows"]
+__all__ = [
+    "DENSE_BATCH_BYTES",
+    "SparseBatch",
+    "SparseRows",
+    "as_device_tensor",
+    "take_rows",
+]
 
 #: Largest dense batch built at inference and validation (training batches are
 #: ``batch_size`` rows, as the user asked).
@@ -41,7 +47,7 @@ DENSE_BATCH_BYTES = 64 * 2**20
 
 
 class SparseRows:
-    """Rows of a CSR matrix on a torch device, gathered densely per batch.
+    """Rows of a CSR matrix on a torch device, gathered per batch.
 
     Parameters
     ----------
@@ -50,7 +56,7 @@ class SparseRows:
     col : torch.Tensor of shape (nnz,), int64
         Column of each stored value (``indices``).
     val : torch.Tensor of shape (nnz,)
-        Stored values; their dtype is the dtype of the dense batches.
+        Stored values; their dtype is the dtype of the batches.
     n_features : int
         Number of columns.
     max_row_nnz : int or None, default=None
@@ -86,6 +92,9 @@ class SparseRows:
             max_row_nnz = int((crow[1:] - crow[:-1]).max()) if crow.shape[0] > 1 else 0
         self.max_row_nnz = int(max_row_nnz)
         self.padded = val.device.type != "cpu" if padded is None else bool(padded)
+        #: Batches as :class:`SparseBatch` (for a network whose first layer reads
+        #: them, set by the engine) instead of dense tensors.
+        self.sparse_batches = False
 
     @classmethod
     def from_scipy(cls, X, *, dtype=None, device="cpu") -> SparseRows:
@@ -137,7 +146,8 @@ class SparseRows:
         return max(1, min(int(batch_size), DENSE_BATCH_BYTES // max(row_bytes, 1)))
 
     def __getitem__(self, rows):
-        """Rows ``start:stop`` (a slice with step 1) as a dense tensor."""
+        """Rows ``start:stop`` (a slice with step 1): a dense tensor, or a
+        :class:`SparseBatch` with ``sparse_batches``."""
         if not isinstance(rows, slice) or rows.step not in (None, 1):
             raise TypeError("SparseRows takes a row slice start:stop.")
         start, stop, _ = rows.indices(self.shape[0])
@@ -146,6 +156,10 @@ class SparseRows:
             return self.index_select(0, torch.arange(start, stop, device=self.device))
         crow = self.crow[start : stop + 1]
         lo, hi = int(crow[0]), int(crow[-1])  # free on the CPU
+        if self.sparse_batches:
+            return SparseBatch(
+                self.col[lo:hi], self.val[lo:hi], crow[:-1] - lo, self.n_features
+            )
         counts = crow[1:] - crow[:-1]
         local = torch.repeat_interleave(
             torch.arange(stop - start, device=self.device), counts, output_size=hi - lo
@@ -153,15 +167,30 @@ class SparseRows:
         return self._dense(stop - start, local, self.col[lo:hi], self.val[lo:hi])
 
     def index_select(self, dim: int, index):
-        """Rows at ``index`` as a dense tensor (as ``Tensor.index_select(0, ...)``)."""
+        """Rows at ``index`` (as ``Tensor.index_select(0, ...)``): a dense
+        tensor, or a :class:`SparseBatch` with ``sparse_batches``."""
         if dim != 0:
             raise ValueError("SparseRows selects rows only (dim=0).")
         if not self.padded:
             local, pos = self._gather(index)
+            if self.sparse_batches:
+                counts = self.crow[index + 1] - self.crow[index]
+                offsets = torch.cumsum(counts, 0) - counts
+                return SparseBatch(
+                    self.col[pos], self.val[pos], offsets, self.n_features
+                )
             return self._dense(index.shape[0], local, self.col[pos], self.val[pos])
         if self.nnz == 0:  # no value to gather (a shape known on the host)
+            if self.sparse_batches:
+                empty = self.col.new_zeros((index.shape[0], 0))
+                values = self.val.new_zeros(empty.shape)
+                return SparseBatch(empty, values, None, self.n_features)
             return self._dense(index.shape[0], self.col, self.col, self.val)
         pos, counts = self._padded_positions(index)
+        if self.sparse_batches:  # a (rows, max_row_nnz) block, padding weighs 0
+            offsets = torch.arange(self.max_row_nnz, device=self.device)
+            val = self.val[pos].masked_fill(offsets >= counts[:, None], 0)
+            return SparseBatch(self.col[pos], val, None, self.n_features)
         # A Python scalar fill: a CPU tensor here would be copied to the device,
         # and that copy waits for the GPU.
         val = self.val[pos].masked_fill((counts == 0)[:, None], 0)
@@ -179,7 +208,7 @@ class SparseRows:
         crow = torch.zeros(index.shape[0] + 1, dtype=torch.int64, device=self.device)
         torch.cumsum(counts, 0, out=crow[1:])
         max_row_nnz = int(counts.max()) if counts.shape[0] else 0
-        return SparseRows(
+        rows = SparseRows(
             crow,
             self.col[pos],
             self.val[pos],
@@ -187,6 +216,8 @@ class SparseRows:
             max_row_nnz,
             self.padded,
         )
+        rows.sparse_batches = self.sparse_batches
+        return rows
 
     # ---------------------------------------------------------------- internals
     def _gather(self, index):
@@ -234,6 +265,34 @@ class SparseRows:
         # repeats of a value onto its own place, so a plain put is exact.
         out.index_put_((rows, col), val)
         return out
+
+
+class SparseBatch:
+    """Rows of a :class:`SparseRows`, kept sparse for a first layer that reads them.
+
+    The arguments of ``torch.nn.functional.embedding_bag`` (``mode="sum"``):
+    ``col`` / ``val`` 1-D, each row's values one after another from its
+    ``offsets`` entry (the CPU's exact gather), or 2-D ``(n_rows, width)``
+    blocks with ``offsets=None`` whose padding has value 0 (the padded gather).
+    :class:`sklearn_mtl.nn.SparseInputLinear` turns it into the dense
+    ``X @ W + b`` of its rows.
+    """
+
+    def __init__(self, col, val, offsets, n_features: int):
+        self.col, self.val, self.offsets = col, val, offsets
+        n_rows = col.shape[0] if offsets is None else offsets.shape[0]
+        self.shape = (n_rows, int(n_features))
+
+    @property
+    def dtype(self):
+        return self.val.dtype
+
+    @property
+    def device(self):
+        return self.val.device
+
+    def __len__(self) -> int:
+        return self.shape[0]
 
 
 def as_device_tensor(X, device, dtype=None):

@@ -175,7 +175,9 @@ def _check_inputs(inputs, n_features):
     scaling = inputs.get("scaling")
     if scaling not in _SCALING_KEYS:
         _fail(f"inputs_['scaling'] is {scaling!r}.")
-    optional = {"num_embeddings", "one_hot"}  # absent in older files
+    optional = {"num_embeddings", "one_hot", "sparse"}  # absent in older files
+    if not isinstance(inputs.get("sparse", False), bool):
+        _fail(f"inputs_['sparse'] is {inputs['sparse']!r}.")
     if set(inputs) - optional != _INPUT_KEYS | _SCALING_KEYS[scaling]:
         _fail(f"inputs_ has keys {sorted(inputs, key=str)}.")
     if inputs.get("num_embeddings") not in (None, *NUM_EMBEDDINGS):

@@ -189,3 +189,29 @@ def test_mixed_kinds_estimator_scores_validation_rows():
         [np.mean(s) for s in history[:, "valid_task_scores"]]
     )
     assert all(np.isfinite(history[:, "valid_loss"]))
+
+
+def test_callbacks_work_with_the_sparse_first_layer(quiet_fit):
+    # A shared bottom fitted on sparse X reads sparse batches; skorch's own
+    # inference (net.forward) takes them, and a callback that receives
+    # batches gets dense tensors, as skorch callbacks expect.
+    import scipy.sparse as sp
+    from skorch.callbacks import Callback
+
+    X, y = _data()
+    X_sparse = sp.csr_matrix(np.where(X > 0, X, 0))
+    seen, means = [], []
+
+    class BatchReader(Callback):
+        def on_batch_end(self, net, batch=None, training=None, **kwargs):
+            seen.append(batch[0].to(net.device).float().shape)
+
+    class EpochForward(Callback):  # no per-batch hook: batches stay sparse
+        def on_epoch_end(self, net, dataset_train=None, **kwargs):
+            means.append(float(net.forward(dataset_train).float().mean()))
+
+    est = _clf(callbacks=[("forward", EpochForward())]).fit(X_sparse, y)
+    assert est.module_.reads_sparse_batches
+    assert len(means) == 3 and all(np.isfinite(means))
+    _clf(callbacks=[("reader", BatchReader())]).fit(X_sparse, y)
+    assert seen[:3] == [torch.Size([40, 5])] * 3

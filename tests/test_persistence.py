@@ -11,6 +11,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from skorch.callbacks import EpochTimer
@@ -453,6 +454,7 @@ MODELS = {
         n_ensemble=3, num_embeddings="piecewise_linear", embedding_dim=4
     ),
     "periodic-early-stopping": dict(num_embeddings="periodic", early_stopping=True),
+    "sparse-first-layer": dict(_sparse=True),  # fitted on sparse X
 }
 
 
@@ -461,8 +463,11 @@ def test_every_model_round_trips_exactly(tmp_path, name):
     """save/load, skops and pickle give the same predictions and training state."""
     X = _X(80, 4)
     y = np.column_stack([X[:, 0] > 0, 3 * X[:, 1]])
+    params = dict(MODELS[name])
+    if params.pop("_sparse", False):
+        X = sp.csr_array(np.where(X > 0.5, X, 0.0))
     est = MultiTaskNeuralEstimator(
-        **dict(SMALL, max_iter=3), task_types={"task_1": "regression"}, **MODELS[name]
+        **dict(SMALL, max_iter=3), task_types={"task_1": "regression"}, **params
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -474,7 +479,10 @@ def test_every_model_round_trips_exactly(tmp_path, name):
         "pickle": pickle.loads(pickle.dumps(est)),
     }
     reference = est.engine_.get_state()
+    sparse_first = getattr(est.module_, "reads_sparse_batches", False)
+    assert sparse_first == (name == "sparse-first-layer")
     for how, copy in copies.items():
+        assert getattr(copy.module_, "reads_sparse_batches", False) == sparse_first
         np.testing.assert_array_equal(copy._outputs(X), est._outputs(X), err_msg=how)
         _assert_same_model(est, copy, X)
         state = copy.engine_.get_state()

@@ -12,6 +12,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from sklearn_mtl import MultiTaskClassifier, MultiTaskNeuralEstimator
 from sklearn_mtl._sparse import DENSE_BATCH_BYTES, SparseRows
+from sklearn_mtl.nn import SparseInputLinear
 
 SMALL = dict(hidden_layer_sizes=(16,), max_iter=5, random_state=0, device="cpu")
 
@@ -142,8 +143,8 @@ def test_sparse_rows_sums_duplicates_of_non_canonical_input():
 # ------------------------------------------------------------------ estimators
 @pytest.mark.parametrize("padded", [False, True])
 def test_one_hot_pipeline_equals_dense_pipeline_bit_for_bit(padded, monkeypatch):
-    # Each batch is densified to exactly the tensor the dense fit reads, and
-    # the shuffling and initialisation draw from the same seed: same floats.
+    # Dense batches: each is densified to exactly the tensor the dense fit
+    # reads, and shuffling and initialisation draw from the same seed.
     # padded=True: the gather a GPU uses, here on the CPU.
     from_scipy = SparseRows.from_scipy.__func__
 
@@ -154,9 +155,11 @@ def test_one_hot_pipeline_equals_dense_pipeline_bit_for_bit(padded, monkeypatch)
 
     monkeypatch.setattr(SparseRows, "from_scipy", classmethod(forced))
     X, Y = _categorical()
-    sparse_pipe = make_pipeline(OneHotEncoder(), MultiTaskClassifier(**SMALL))
+    # MMoE's experts read dense batches (only a shared bottom reads sparse ones)
+    params = dict(SMALL, architecture="mmoe", expert_layer_sizes=(8,), n_experts=3)
+    sparse_pipe = make_pipeline(OneHotEncoder(), MultiTaskClassifier(**params))
     dense_pipe = make_pipeline(
-        OneHotEncoder(sparse_output=False), MultiTaskClassifier(**SMALL)
+        OneHotEncoder(sparse_output=False), MultiTaskClassifier(**params)
     )
     sparse_pipe.fit(X, Y)
     dense_pipe.fit(X, Y)
@@ -185,20 +188,121 @@ def test_one_hot_pipeline_learns_the_categorical_rule():
 
 
 @pytest.mark.parametrize("container", [sp.csr_matrix, sp.csc_array, sp.coo_matrix])
-def test_formats_and_dense_give_the_same_model(container):
+def test_formats_give_one_model_close_to_the_dense_one(container):
     X, Y = _sparse_problem()
     params = dict(SMALL, early_stopping=True, validation_fraction=0.2)
     dense = MultiTaskClassifier(**params).fit(X.toarray(), Y)
+    csr = MultiTaskClassifier(**params).fit(sp.csr_array(X), Y)
     model = MultiTaskClassifier(**params).fit(container(X), Y)
+    # every sparse format: the same model, bit for bit
+    np.testing.assert_array_equal(model.loss_curve_, csr.loss_curve_)
+    for p, q in zip(model.predict_proba(X), csr.predict_proba(X)):
+        np.testing.assert_array_equal(p, q)
+    # the sparse first layer sums in another order than the dense matmul
+    assert isinstance(model.module_.bottom[0], SparseInputLinear)
+    assert isinstance(dense.module_.bottom[0], torch.nn.Linear)
     assert model.n_iter_ == dense.n_iter_
-    np.testing.assert_array_equal(model.loss_curve_, dense.loss_curve_)
-    np.testing.assert_array_equal(model.validation_scores_, dense.validation_scores_)
+    np.testing.assert_allclose(model.loss_curve_, dense.loss_curve_, rtol=1e-5)
+    np.testing.assert_allclose(
+        model.validation_scores_, dense.validation_scores_, atol=0.02
+    )
     for Xp in (container(X), X.toarray()):
         np.testing.assert_array_equal(model.predict(Xp), dense.predict(X.toarray()))
         for p, q in zip(model.predict_proba(Xp), dense.predict_proba(X.toarray())):
-            np.testing.assert_array_equal(p, q)
+            np.testing.assert_allclose(p, q, atol=1e-5)
     # Inference runs in float64 for float64 input, sparse or dense.
     assert model.predict_proba(X)[0].dtype == np.float64
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_sparse_first_layer_reads_sparse_batches(padded, monkeypatch):
+    # The shared bottom's first layer sums each row's non-zeros
+    # (embedding_bag): no dense batch is made, in training or at predict.
+    from_scipy = SparseRows.from_scipy.__func__
+
+    def forced(cls, *args, **kwargs):
+        rows = from_scipy(cls, *args, **kwargs)
+        rows.padded = padded  # True: the (rows, max_row_nnz) blocks a GPU uses
+        return rows
+
+    monkeypatch.setattr(SparseRows, "from_scipy", classmethod(forced))
+    made = []
+    monkeypatch.setattr(SparseRows, "_dense", lambda *args: made.append(args))
+    X, Y = _sparse_problem()
+    X[3] = 0  # an empty row
+    X[-2:] = 0  # empty rows at the end
+    params = dict(SMALL, batch_size=32, early_stopping=True)  # validation too
+    est = MultiTaskClassifier(**params).fit(X, Y)
+    assert est.inputs_["sparse"] is True and est.module_.reads_sparse_batches
+    proba = est.predict_proba(X)
+    assert made == []
+    monkeypatch.undo()
+    dense = MultiTaskClassifier(**params).fit(X.toarray(), Y)
+    np.testing.assert_allclose(est.loss_curve_, dense.loss_curve_, rtol=1e-5)
+    for p, q in zip(proba, dense.predict_proba(X.toarray())):
+        np.testing.assert_allclose(p, q, atol=1e-5)
+
+
+def _trunk():
+    return torch.nn.Sequential(torch.nn.Linear(40, 8), torch.nn.ReLU())
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(architecture="cross_stitch"),
+        dict(trunk=_trunk),
+        dict(n_ensemble=2),
+        dict(num_embeddings="periodic"),
+        dict(hidden_layer_sizes=()),  # the heads read X: no sparse layer
+    ],
+    ids=lambda p: "-".join(f"{k}={getattr(v, '__name__', v)}" for k, v in p.items()),
+)
+def test_networks_without_the_sparse_layer_equal_the_dense_fit_bit_for_bit(params):
+    X, Y = _sparse_problem()
+    params = {**SMALL, **params}
+    est = MultiTaskClassifier(**params).fit(X, Y)
+    dense = MultiTaskClassifier(**params).fit(X.toarray(), Y)
+    assert not getattr(est.module_, "reads_sparse_batches", False)
+    np.testing.assert_array_equal(est.loss_curve_, dense.loss_curve_)
+    for p, q in zip(est.predict_proba(X), dense.predict_proba(X.toarray())):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_sparse_input_linear_is_a_linear_layer():
+    from sklearn_mtl._sparse import SparseBatch
+
+    torch.manual_seed(0)
+    reference = torch.nn.Linear(6, 3)
+    torch.manual_seed(0)
+    layer = SparseInputLinear(6, 3)  # the same draws as nn.Linear
+    torch.testing.assert_close(layer.weight, reference.weight.t(), rtol=0, atol=0)
+    torch.testing.assert_close(layer.bias, reference.bias, rtol=0, atol=0)
+    X = sp.random(5, 6, density=0.4, format="csr", random_state=0, dtype=np.float32)
+    X[2] = 0
+    X.eliminate_zeros()
+    dense = torch.as_tensor(X.toarray())
+    expected = reference(dense)
+    torch.testing.assert_close(layer(dense), expected)
+    rows = SparseRows.from_scipy(X)
+    rows.sparse_batches = True
+    batch = rows.index_select(0, torch.tensor([4, 2, 0, 4]))
+    assert isinstance(batch, SparseBatch) and batch.shape == (4, 6)
+    torch.testing.assert_close(layer(batch), expected[[4, 2, 0, 4]])
+    torch.testing.assert_close(layer(rows[1:4]), expected[1:4])
+    rows.padded = True
+    torch.testing.assert_close(
+        layer(rows.index_select(0, torch.tensor([2, 1]))), expected[[2, 1]]
+    )
+    hollow = SparseRows.from_scipy(sp.csr_array((3, 6), dtype=np.float32))
+    hollow.sparse_batches = hollow.padded = True
+    torch.testing.assert_close(layer(hollow[0:3]), layer.bias.expand(3, 3))
+    # the same gradients as nn.Linear's on the same rows
+    layer.weight.grad = layer.bias.grad = None
+    layer(batch).sum().backward()
+    reference(dense[[4, 2, 0, 4]]).sum().backward()
+    torch.testing.assert_close(layer.weight.grad, reference.weight.grad.t())
+    torch.testing.assert_close(layer.bias.grad, reference.bias.grad)
 
 
 def test_integer_sparse_x_partial_fit_and_gates():
@@ -267,6 +371,7 @@ def test_memory_grows_with_non_zeros_not_with_the_dense_size(monkeypatch):
         random_state=0,
         early_stopping=True,
         device="cpu",
+        architecture="cross_stitch",  # dense batches (a shared bottom has none)
     )
     dense_bytes = []
     dense = SparseRows._dense
@@ -305,7 +410,8 @@ def test_dense_batches_are_the_only_dense_tensors(monkeypatch):
         return dense(self, n_rows, *args)
 
     monkeypatch.setattr(SparseRows, "_dense", spy)
-    MultiTaskClassifier(batch_size=64, **SMALL).fit(X, Y).predict(X)
+    params = dict(SMALL, architecture="mmoe", expert_layer_sizes=(8,), n_experts=3)
+    MultiTaskClassifier(batch_size=64, **params).fit(X, Y).predict(X)
     assert max(sizes) == 500  # inference batches (8192 rows) hold all 500 rows
     assert sorted(set(sizes))[:2] == [52, 64]  # 500 = 7 * 64 + 52
 
@@ -350,3 +456,33 @@ def test_model_that_encodes_its_inputs_refuses_sparse_x_at_predict():
         ValueError, match="X has 39 features, but MultiTaskClassifier is expecting 40"
     ):
         MultiTaskClassifier(**SMALL).fit(X, Y).predict(X[:, :39].toarray())
+
+
+def test_state_without_a_sparse_record_builds_a_dense_first_layer():
+    # A model saved before the sparse first layer existed has nn.Linear, whose
+    # weight (and Adam's moments of it) is the transpose: it predicts the same.
+    X, Y = _sparse_problem()
+    est = MultiTaskClassifier(**SMALL).fit(X, Y)
+    state = est.__getstate__()
+    assert state["inputs_"]["sparse"] is True
+    shape = tuple(est.module_.bottom[0].weight.shape)  # (n_features, width)
+
+    def transposed(tree):
+        if isinstance(tree, dict):
+            return {k: transposed(v) for k, v in tree.items()}
+        if isinstance(tree, list):
+            return [transposed(v) for v in tree]
+        if isinstance(tree, np.ndarray) and tree.shape == shape:
+            return np.ascontiguousarray(tree.T)
+        return tree
+
+    old_state = dict(state, engine_=transposed(state["engine_"]))
+    old_state["inputs_"] = {k: v for k, v in state["inputs_"].items() if k != "sparse"}
+    old = MultiTaskClassifier.__new__(MultiTaskClassifier)
+    old.__setstate__(old_state)
+    assert isinstance(old.module_.bottom[0], torch.nn.Linear)
+    for p, q in zip(old.predict_proba(X), est.predict_proba(X)):
+        np.testing.assert_allclose(p, q, atol=1e-6)
+    bad = dict(state, inputs_=dict(state["inputs_"], sparse="yes"))
+    with pytest.raises(ValueError, match=r"inputs_\['sparse'\] is 'yes'"):
+        MultiTaskClassifier.__new__(MultiTaskClassifier).__setstate__(bad)

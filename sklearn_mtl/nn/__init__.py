@@ -1,7 +1,8 @@
 """Pure torch modules of sklearn-mtl: no numpy, no scikit-learn.
 
 - :mod:`~sklearn_mtl.nn.embeddings`: input embeddings (numeric, categorical);
-- :mod:`~sklearn_mtl.nn.backbones`: MLPs, grouped linear layers, ensembles;
+- :mod:`~sklearn_mtl.nn.backbones`: MLPs, grouped linear layers, ensembles, the
+  sparse-input first layer;
 - :mod:`~sklearn_mtl.nn.heads`: the fused per-task heads;
 - :mod:`~sklearn_mtl.nn.architectures`: shared bottom, MMoE, CGC/PLE,
   cross-stitch, and :func:`~sklearn_mtl.nn.architectures.build_network`.
@@ -21,6 +22,7 @@ from .backbones import (
     Dropout,
     EnsembleNetwork,
     GroupedLinear,
+    SparseInputLinear,
     average_members,
     make_mlp,
 )
@@ -47,6 +49,7 @@ __all__ = [
     "MixtureOfExperts",
     "ProgressiveLayeredExtraction",
     "SharedBottomNetwork",
+    "SparseInputLinear",
     "TabularEmbedding",
     "TaskHeads",
     "average_members",

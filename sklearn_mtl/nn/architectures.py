@@ -37,11 +37,18 @@ class SharedBottomNetwork(nn.Module):
         dropout=0.0,
         head_layer_sizes=(),
         n_members=1,
+        sparse_input=False,
     ):
         super().__init__()
         self.bottom, n_out = make_mlp(
-            n_features, hidden_layer_sizes, activation, dropout
+            n_features,
+            hidden_layer_sizes,
+            activation,
+            dropout,
+            sparse_input=sparse_input,
         )
+        #: The first layer reads sparse batches (the engine then makes them).
+        self.reads_sparse_batches = bool(sparse_input and len(hidden_layer_sizes))
         self.heads = TaskHeads(
             n_out,
             output_widths,
@@ -283,6 +290,7 @@ def build_network(
     inputs=None,
     n_ensemble=1,
     task_kinds=None,
+    sparse_input=False,
 ):
     """The network of ``architecture`` reading ``n_features`` inputs.
 
@@ -291,6 +299,10 @@ def build_network(
     then the user's ``trunk``, then the architecture; with ``n_ensemble > 1``
     the architecture is an :class:`~sklearn_mtl.nn.backbones.EnsembleNetwork`
     of that many members (``task_kinds`` tells it how to average outputs).
+    ``sparse_input`` (X was sparse in fit): a shared-bottom MLP read directly,
+    with no input embedding, trunk or ensemble, gets a
+    :class:`~sklearn_mtl.nn.backbones.SparseInputLinear` first layer and reads
+    sparse batches; other networks read dense batches.
 
     Examples
     --------
@@ -326,6 +338,7 @@ def build_network(
             output_widths,
             hidden_layer_sizes,
             head_layer_sizes=head_layer_sizes,
+            sparse_input=sparse_input and features is None and n_ensemble == 1,
             **common,
         )
     elif architecture in ("mmoe", "omoe"):

@@ -40,11 +40,64 @@ class Dropout(nn.Dropout):
         return state
 
 
-def make_mlp(n_in: int, layer_sizes, activation="relu", dropout=0.0, n_groups=None):
+class SparseInputLinear(nn.Module):
+    """A first linear layer that also reads sparse batches.
+
+    ``X @ weight + bias`` with ``weight`` stored as ``(in_features,
+    out_features)``, the transpose of ``nn.Linear``'s, so that a sparse batch
+    (:class:`sklearn_mtl._sparse.SparseBatch`) is one
+    ``torch.nn.functional.embedding_bag``: each row sums the weight rows of its
+    non-zero columns, scaled by their values. Work and memory grow with the
+    non-zeros, not with ``in_features``; the gradient of ``weight`` is
+    computed for every entry, as for ``nn.Linear``. A dense ``X`` (prediction
+    on dense data, an ONNX export) is a plain ``addmm``. Initialised as
+    ``nn.Linear(in_features, out_features)``, from the same random draws.
+
+    Examples
+    --------
+    >>> layer = SparseInputLinear(4, 2)
+    >>> layer(torch.zeros(3, 4)).shape
+    torch.Size([3, 2])
+    """
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        linear = nn.Linear(in_features, out_features)
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = nn.Parameter(linear.weight.detach().t().contiguous())
+        self.bias = nn.Parameter(linear.bias.detach().clone())
+
+    def forward(self, x):
+        if isinstance(x, torch.Tensor):
+            return torch.addmm(self.bias, x, self.weight)
+        if x.col.numel() == 0:  # no stored value: every row is the bias
+            return self.bias.expand(x.shape[0], -1) + 0.0
+        out = torch.nn.functional.embedding_bag(
+            x.col,
+            self.weight,
+            x.offsets,
+            mode="sum",
+            per_sample_weights=x.val.to(self.weight.dtype),
+        )
+        return out + self.bias
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+def make_mlp(
+    n_in: int,
+    layer_sizes,
+    activation="relu",
+    dropout=0.0,
+    n_groups=None,
+    sparse_input=False,
+):
     """Linear -> activation (-> Dropout) layers; returns ``(module, n_out)``.
 
     With ``n_groups`` the layers are :class:`GroupedLinear`: ``n_groups``
     independent MLPs on ``(n_groups, n, n_in)``, one batched matmul a layer.
+    With ``sparse_input`` the first layer is a :class:`SparseInputLinear`.
 
     Examples
     --------
@@ -53,8 +106,10 @@ def make_mlp(n_in: int, layer_sizes, activation="relu", dropout=0.0, n_groups=No
     (torch.Size([2, 3]), 3)
     """
     layers: list[nn.Module] = []
-    for size in layer_sizes:
-        if n_groups is None:
+    for i, size in enumerate(layer_sizes):
+        if sparse_input and i == 0:
+            layers.append(SparseInputLinear(n_in, size))
+        elif n_groups is None:
             layers.append(nn.Linear(n_in, size))
         else:
             layers.append(GroupedLinear(n_groups, n_in, size))
