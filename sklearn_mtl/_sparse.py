@@ -171,31 +171,35 @@ class SparseRows:
         tensor, or a :class:`SparseBatch` with ``sparse_batches``."""
         if dim != 0:
             raise ValueError("SparseRows selects rows only (dim=0).")
+        n_rows = index.shape[0]
         if not self.padded:
-            local, pos = self._gather(index)
+            pos, counts, offsets = self._gather(index)
             if self.sparse_batches:
-                counts = self.crow[index + 1] - self.crow[index]
-                offsets = torch.cumsum(counts, 0) - counts
                 return SparseBatch(
                     self.col[pos], self.val[pos], offsets, self.n_features
                 )
-            return self._dense(index.shape[0], local, self.col[pos], self.val[pos])
+            rows = torch.repeat_interleave(
+                torch.arange(n_rows, device=self.device),
+                counts,
+                output_size=pos.shape[0],
+            )
+            return self._dense(n_rows, rows, self.col[pos], self.val[pos])
         if self.nnz == 0:  # no value to gather (a shape known on the host)
             if self.sparse_batches:
-                empty = self.col.new_zeros((index.shape[0], 0))
+                empty = self.col.new_zeros((n_rows, 0))
                 values = self.val.new_zeros(empty.shape)
                 return SparseBatch(empty, values, None, self.n_features)
-            return self._dense(index.shape[0], self.col, self.col, self.val)
-        pos, counts = self._padded_positions(index)
-        if self.sparse_batches:  # a (rows, max_row_nnz) block, padding weighs 0
-            offsets = torch.arange(self.max_row_nnz, device=self.device)
-            val = self.val[pos].masked_fill(offsets >= counts[:, None], 0)
-            return SparseBatch(self.col[pos], val, None, self.n_features)
-        # A Python scalar fill: a CPU tensor here would be copied to the device,
+            return self._dense(n_rows, self.col, self.col, self.val)
+        pos, stored = self._padded_positions(index)
+        # Python scalar fills: a CPU tensor here would be copied to the device,
         # and that copy waits for the GPU.
-        val = self.val[pos].masked_fill((counts == 0)[:, None], 0)
-        rows = torch.arange(index.shape[0], device=self.device)[:, None]
-        return self._dense(index.shape[0], rows, self.col[pos], val)
+        if self.sparse_batches:  # a (rows, max_row_nnz) block, padding weighs 0
+            val = self.val[pos].masked_fill(~stored, 0)
+            return SparseBatch(self.col[pos], val, None, self.n_features)
+        # Dense: the padding rewrites a row's last value, only empty rows are 0.
+        val = self.val[pos].masked_fill(~stored[:, :1], 0)
+        rows = torch.arange(n_rows, device=self.device)[:, None]
+        return self._dense(n_rows, rows, self.col[pos], val)
 
     def take(self, index) -> SparseRows:
         """Rows at ``index`` (a long tensor), still sparse.
@@ -203,12 +207,10 @@ class SparseRows:
         Its size is the rows' number of stored values, so this reads the device
         once (the validation split, once per fit).
         """
-        _, pos = self._gather(index)
-        counts = self.crow[index + 1] - self.crow[index]
-        crow = torch.zeros(index.shape[0] + 1, dtype=torch.int64, device=self.device)
-        torch.cumsum(counts, 0, out=crow[1:])
+        pos, counts, offsets = self._gather(index)
+        crow = torch.cat([offsets, pos.new_full((1,), pos.shape[0])])
         max_row_nnz = int(counts.max()) if counts.shape[0] else 0
-        rows = SparseRows(
+        return SparseRows(
             crow,
             self.col[pos],
             self.val[pos],
@@ -216,30 +218,25 @@ class SparseRows:
             max_row_nnz,
             self.padded,
         )
-        rows.sparse_batches = self.sparse_batches
-        return rows
 
     # ---------------------------------------------------------------- internals
     def _gather(self, index):
-        """Batch row of each gathered value, and its position in ``col``/``val``.
+        """Positions in ``col``/``val`` of the rows' values, one row after another.
 
-        Exactly the rows' values: their number is read from the device, which
-        costs nothing on the CPU and stalls a GPU (``padded`` avoids it).
+        Also each row's number of values and its first position in that
+        sequence (the CSR ``crow`` of the rows, less its last entry). Exactly
+        the rows' values: their number is read from the device, which costs
+        nothing on the CPU and stalls a GPU (``padded`` avoids it).
         """
         starts = self.crow[index]
         counts = self.crow[index + 1] - starts
-        ends = torch.cumsum(counts, 0)
-        total = int(ends[-1]) if ends.shape[0] else 0
-        local = torch.repeat_interleave(
-            torch.arange(index.shape[0], device=self.device), counts, output_size=total
-        )
-        # Position = row start + offset within the row (output-position minus
-        # the row's first output position), all by repeat_interleave.
-        shift = torch.repeat_interleave(
-            starts - (ends - counts), counts, output_size=total
-        )
+        offsets = torch.cumsum(counts, 0) - counts
+        total = int(offsets[-1] + counts[-1]) if counts.shape[0] else 0
+        # Position = row start + offset within the row (output position minus
+        # the row's first output position).
+        shift = torch.repeat_interleave(starts - offsets, counts, output_size=total)
         pos = torch.arange(total, device=self.device) + shift
-        return local, pos
+        return pos, counts, offsets
 
     def _padded_positions(self, index):
         """Positions of the rows' values as a ``(len(index), max_row_nnz)`` block.
@@ -247,19 +244,20 @@ class SparseRows:
         A shape known on the host, so no batch reads the device and a GPU never
         waits. A row with fewer values repeats its last position, which writes
         the same value to the same place again: exact. An empty row points
-        anywhere; the caller masks its values to zero. Also returns each row's
-        number of values. Work grows with ``max_row_nnz``, never past the dense
-        batch's size: cheap on a GPU, slow on the CPU for a few very long rows,
-        so the CPU gathers exactly instead.
+        anywhere. Also returns the mask of the block's real values
+        (``stored``), for the caller to zero the rest. Work grows with
+        ``max_row_nnz``, never past the dense batch's size: cheap on a GPU,
+        slow on the CPU for a few very long rows, so the CPU gathers exactly
+        instead.
         """
         starts = self.crow[index]
         counts = self.crow[index + 1] - starts
         offsets = torch.arange(self.max_row_nnz, device=self.device)
         last = (counts - 1).clamp(min=0)[:, None]
         pos = starts[:, None] + torch.minimum(offsets, last)
-        return pos.clamp(max=max(self.nnz - 1, 0)), counts
+        return pos.clamp(max=max(self.nnz - 1, 0)), offsets < counts[:, None]
 
-    def _dense(self, n_rows, rows, col, val):
+    def _dense(self, n_rows: int, rows, col, val):
         out = torch.zeros(n_rows, self.n_features, dtype=self.dtype, device=self.device)
         # Canonical CSR: no duplicate (row, column) but the padded gather's
         # repeats of a value onto its own place, so a plain put is exact.

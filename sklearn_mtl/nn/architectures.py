@@ -16,6 +16,7 @@ from .backbones import (
     Dropout,
     EnsembleNetwork,
     GroupedLinear,
+    SparseInputLinear,
     make_mlp,
 )
 from .heads import TaskHeads
@@ -47,8 +48,6 @@ class SharedBottomNetwork(nn.Module):
             dropout,
             sparse_input=sparse_input,
         )
-        #: The first layer reads sparse batches (the engine then makes them).
-        self.reads_sparse_batches = bool(sparse_input and len(hidden_layer_sizes))
         self.heads = TaskHeads(
             n_out,
             output_widths,
@@ -57,6 +56,11 @@ class SharedBottomNetwork(nn.Module):
             dropout,
             n_members=n_members,
         )
+
+    @property
+    def reads_sparse_batches(self) -> bool:
+        """The first layer reads sparse batches (the engine then makes them)."""
+        return len(self.bottom) > 0 and isinstance(self.bottom[0], SparseInputLinear)
 
     def forward(self, X, return_shared=False):
         h = self.bottom(X)
