@@ -461,7 +461,7 @@ def main(argv=None):
         "grid": [{k: repr(v) for k, v in g.items()} for g in GRID],
         "datasets": {},
     }
-    if not args.quick:
+    if not args.quick and not args.full_only:  # the measured plan is a full run's
         planned = sum(PLANNED_SECONDS_PER_SEED[n] for n in args.datasets) * n_seeds
         print(f"planned: ~{planned / 60:.0f} min of CPU time at one thread", flush=True)
     start = time.perf_counter()

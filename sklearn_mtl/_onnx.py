@@ -198,8 +198,7 @@ def export_network(est, opset: int, exporter: str = "dynamo"):
     from ._inputs import encoded_width
 
     module = copy.deepcopy(est.module_).to("cpu").eval()
-    inputs = getattr(est, "inputs_", None)
-    n_in = est.n_features_in_ if inputs is None else encoded_width(inputs)
+    n_in = encoded_width(est.inputs_)
     example = torch.zeros(2, n_in, dtype=torch.float32)
     width = int(est.tasks_.offsets[-1])
     described = f"architecture={est.architecture!r}" + (
@@ -448,8 +447,9 @@ class _Graph:
     def const(self, array, seed="const"):
         return _constant(self.scope, self.container, "mtl_" + seed, np.asarray(array))
 
-    def op(self, op_type, *inputs, domain="", version=None, **attrs):
-        out = self.name(op_type.lower())
+    def op(self, op_type, *inputs, domain="", version=None, out=None, **attrs):
+        """Add one node; its output is ``out`` or a new unique name (returned)."""
+        out = out or self.name(op_type.lower())
         self.container.add_node(
             op_type,
             list(inputs),
@@ -473,6 +473,12 @@ class _Graph:
         for c in coefficients[1:]:
             out = self.op("Add", self.op("Mul", out, r), self.const(np.array([c])))
         return out
+
+
+def _int64_zero():
+    from onnx import helper
+
+    return helper.make_tensor("value", _INT64, [1], [0])
 
 
 def _ndtri(g: _Graph, p):
@@ -513,7 +519,7 @@ def _interp(g: _Graph, x, table: dict, strict: bool):
     n_knots, offsets, knots = table["n_knots"], table["offsets"], table["knots"]
     compare = "Less" if strict else "LessOrEqual"
     zero = g.const(np.array(0, dtype=np.int64))
-    count = g.op("Mul", g.cast(g.op("IsNaN", x), _INT64), zero)  # (n, m) zeros
+    count = g.op("ConstantOfShape", g.op("Shape", x), value=_int64_zero())
     step = 1 << int(n_knots).bit_length()  # > n_knots
     while step > 1:
         step //= 2
@@ -571,7 +577,7 @@ def _quantile_normal(g: _Graph, x, quantiles):
     return _ndtri(g, p)
 
 
-def _columns(est, inputs, g: _Graph):
+def _columns(est, inputs):
     """Each column of X: ``(variable, position in it, is a string tensor)``."""
     from skl2onnx.common.data_types import StringTensorType
 
@@ -655,13 +661,10 @@ def _codes(g: _Graph, est, columns, j, categories):
     numbers = [float(c) for c in categories if isinstance(c, bool | int | float)]
     codes = g.const(np.array([_UNKNOWN], dtype=np.float64))
     if len(numbers) == len(categories) and numbers:
-        hit = g.op("Equal", x, g.const(np.array(numbers)[None]))  # (n, C)
-        index = g.op("ArgMax", g.cast(hit, _INT64), axis=1, keepdims=1)
+        hit = g.cast(g.op("Equal", x, g.const(np.array(numbers)[None])), _INT64)
+        index = g.op("ArgMax", hit, axis=1, keepdims=1)  # (n, 1) of the (n, C)
         found = g.op(
-            "ReduceSum",
-            g.cast(hit, _INT64),
-            g.const(np.array([1], dtype=np.int64)),
-            keepdims=1,
+            "ReduceSum", hit, g.const(np.array([1], dtype=np.int64)), keepdims=1
         )
         codes = g.where(
             g.cast(found, _BOOL),
@@ -694,7 +697,7 @@ def _encode(est, inputs, g: _Graph):
             f"(inputs_), which the ONNX graph writes with opset 13 operators; "
             f"convert with target_opset >= 13, not {opset}."
         )
-    columns = _columns(est, inputs, g)
+    columns = _columns(est, inputs)
     parts = []
     if spec["numeric"]:
         x = _take(g, columns, list(spec["numeric"]))
@@ -728,11 +731,7 @@ def _constant(scope, container, name, array: np.ndarray) -> str:
 
 
 def _convert(scope, operator, container) -> None:
-    """Network graph, then each task's decoding, in ONNX operators."""
-    from onnx import TensorProto
-    from skl2onnx.common._apply_operation import apply_cast
-    from skl2onnx.operator_converters.common import concatenate_variables
-
+    """Input encoding, network graph, then each task's decoding, in ONNX."""
     est = operator.raw_operator
     _check_exportable(est)
     exporter = container.get_options(est, dict(exporter=EXPORTERS[0]))["exporter"]
@@ -750,86 +749,48 @@ def _convert(scope, operator, container) -> None:
         opset = min(opset, ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET)
     model = export_network(est, opset, exporter)
 
-    def name(seed):
-        return scope.get_unique_variable_name(seed)
+    g = _Graph(scope, container)
+    fused = g.name("outputs")
+    _splice(scope, container, model, _encode(est, operator.inputs, g), fused)
 
-    def node(op_type, inputs, outputs, **attrs):
-        container.add_node(
-            op_type,
-            inputs,
-            outputs,
-            op_version=container.target_opset,
-            name=scope.get_unique_operator_name("mtl_" + op_type),
-            **attrs,
-        )
-
-    if getattr(est, "inputs_", None) is None:
-        source = concatenate_variables(scope, operator.inputs, container)
-        X = name("mtl_input")
-        apply_cast(scope, source, X, container, to=TensorProto.FLOAT)
-    else:
-        X = _encode(est, operator.inputs, _Graph(scope, container))
-    fused = name("mtl_outputs")
-    _splice(scope, container, model, X, fused)
-
-    axis1 = _constant(scope, container, "mtl_axis1", np.array([1], dtype=np.int64))
-    flat = _constant(scope, container, "mtl_flat", np.array([-1], dtype=np.int64))
+    axis1 = g.const(np.array([1], dtype=np.int64), "axis1")
+    flat = g.const(np.array([-1], dtype=np.int64), "flat")
     outputs = iter(operator.outputs)
     for i, task in enumerate(est.tasks_.tasks):
         start, stop = est.tasks_.offsets[i : i + 2]
-        part = name(f"mtl_{task.name}_outputs")
-        node(
+        part = g.op(
             "Slice",
-            [
-                fused,
-                _constant(scope, container, "mtl_start", np.array([start], np.int64)),
-                _constant(scope, container, "mtl_stop", np.array([stop], np.int64)),
-                axis1,
-            ],
-            part,
+            fused,
+            g.const(np.array([start], np.int64), "start"),
+            g.const(np.array([stop], np.int64), "stop"),
+            axis1,
         )
         label = next(outputs).full_name
         if task.kind == "regression":
-            scaled, shifted = name("mtl_scaled"), name("mtl_value")
-            scale = np.array([task.scale], np.float32)
-            mean = np.array([task.mean], np.float32)
-            node("Mul", [part, _constant(scope, container, "mtl_scale", scale)], scaled)
-            node(
-                "Add", [scaled, _constant(scope, container, "mtl_mean", mean)], shifted
-            )
-            node("Reshape", [shifted, flat], label)
+            scale = g.const(np.array([task.scale], np.float32), "scale")
+            mean = g.const(np.array([task.mean], np.float32), "mean")
+            value = g.op("Add", g.op("Mul", part, scale), mean)
+            g.op("Reshape", value, flat, out=label)
             continue
         proba = next(outputs).full_name
-        index = name("mtl_index")
         if task.kind == "binary":
             # Class 1 where the logit is > 0, as Task.decode; [1 - p, p] as columns.
-            p, q = name("mtl_p"), name("mtl_1_minus_p")
-            one = _constant(scope, container, "mtl_one", np.array([1], np.float32))
-            zero = _constant(scope, container, "mtl_zero", np.array([0], np.float32))
-            node("Sigmoid", [part], p)
-            node("Sub", [one, p], q)
-            node("Concat", [q, p], proba, axis=1)
-            positive, as_int = name("mtl_positive"), name("mtl_positive_int")
-            node("Greater", [part, zero], positive)
-            node("Cast", [positive], as_int, to=TensorProto.INT64)
-            node("Reshape", [as_int, flat], index)
+            p = g.op("Sigmoid", part)
+            one = g.const(np.array([1], np.float32), "one")
+            g.op("Concat", g.op("Sub", one, p), p, axis=1, out=proba)
+            zero = g.const(np.array([0], np.float32), "zero")
+            positive = g.cast(g.op("Greater", part, zero), _INT64)
+            index = g.op("Reshape", positive, flat)
         else:
-            node("Softmax", [part], proba, axis=1)
-            node("ArgMax", [part], index, axis=1, keepdims=0)
-        classes = task.classes
-        kind = _label_kind(classes)
+            g.op("Softmax", part, axis=1, out=proba)
+            index = g.op("ArgMax", part, axis=1, keepdims=0)
         classes = {
             "bool": lambda c: c.astype(bool),
             "int": lambda c: c.astype(np.int64),
             "float": lambda c: c.astype(np.float64),
             "string": lambda c: np.array([str(v) for v in c], dtype=object),
-        }[kind](classes)
-        node(
-            "Gather",
-            [_constant(scope, container, "mtl_classes", classes), index],
-            label,
-            axis=0,
-        )
+        }[_label_kind(task.classes)](task.classes)
+        g.op("Gather", g.const(classes, "classes"), index, axis=0, out=label)
 
 
 # --------------------------------------------------------------------------- register
