@@ -405,13 +405,14 @@ def _dtype_categories(column):
     return None
 
 
-def prepare_fit(estimator, X, y, sample_weight, first_pass, classes):
+def prepare_fit(estimator, X, y, sample_weight, first_pass, classes, incremental):
     """The fit plan of ``estimator`` for dask collections (``_prepare_fit``'s twin).
 
     A first pass reads y once, block by block, to learn the tasks (names,
     kinds, classes, regression scaling, ``"balanced"`` class weights from the
     counts of all blocks), and fits the input encoding on the first block of
-    X. ``plan.data`` is the engine's ``BlockDataset``: the training itself is
+    X, as the output baseline of a first ``fit``. ``plan.data`` is the
+    engine's ``BlockDataset``: the training itself is
     the in-memory fit's (``_commit``, ``_train``, ``engine.partial_fit``).
     """
     from ._engine import BlockDataset
@@ -419,7 +420,7 @@ def prepare_fit(estimator, X, y, sample_weight, first_pass, classes):
 
     source = _Source(X, y, sample_weight)
     class_weight = estimator._class_weight()
-    names = is_1d = None
+    names = is_1d = baseline = None
     if first_pass:
         categories = _check_streamable(estimator, X)
         tasks, names, is_1d, lengths, merged = _learn_tasks(estimator, source, classes)
@@ -438,11 +439,12 @@ def prepare_fit(estimator, X, y, sample_weight, first_pass, classes):
                 )
             # Every category the dtype lists, not only those of the first block.
             spec["categories"] = [categories[j] for j in spec["categorical"]]
-            # Bin edges (if any) learned on the first block, as the input encoding.
-            estimator._fit_embeddings(
-                lambda: _encode(estimator, tasks, class_weight, first, Xb, yb, swb),
-                tasks,
-            )
+            # Bin edges (if any) and the output baseline learned on the first
+            # block, as the input encoding.
+            encoded = _encode(estimator, tasks, class_weight, first, Xb, yb, swb)
+            estimator._fit_embeddings(lambda: encoded, tasks)
+            if not incremental:
+                baseline = tasks.baseline(encoded[1])
     else:
         tasks = estimator.tasks_
         lengths = source.lengths
@@ -453,7 +455,7 @@ def prepare_fit(estimator, X, y, sample_weight, first_pass, classes):
     blocks = [i for i, n in enumerate(lengths) if n > 0]
     if not blocks:
         raise ValueError("The dask collections passed to fit have no rows.")
-    plan = estimator._plan(sum(lengths), first_pass, tasks, names, is_1d)
+    plan = estimator._plan(sum(lengths), first_pass, tasks, names, is_1d, baseline)
     load = _encoder(estimator, source, tasks, class_weight)
     plan.data = BlockDataset(load, lengths, blocks, device=plan.engine.device)
     return plan

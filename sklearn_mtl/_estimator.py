@@ -388,7 +388,9 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         saved = dict(vars(self))
         plan = None
         try:
-            plan = self._prepare_fit(X, y, sample_weight, first_pass, classes)
+            plan = self._prepare_fit(
+                X, y, sample_weight, first_pass, classes, incremental
+            )
             if first_pass:
                 self._commit(plan)
             return self._train(plan, incremental)
@@ -400,11 +402,18 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
                 vars(self).update(saved)
             raise
 
-    def _prepare_fit(self, X, y, sample_weight, first_pass, classes):
-        """Every check of a fit, on local values only; returns the fit's plan."""
+    def _prepare_fit(self, X, y, sample_weight, first_pass, classes, incremental):
+        """Every check of a fit, on local values only; returns the fit's plan.
+
+        A first ``fit`` starts the network's outputs at the targets' baseline
+        (``TaskSet.baseline``); a first ``partial_fit`` sees one batch, which
+        need not show every class, and keeps the random output bias.
+        """
         if _dask.is_collection(X, y, sample_weight):
             # Streamed block by block: plan.data is an engine BlockDataset.
-            return _dask.prepare_fit(self, X, y, sample_weight, first_pass, classes)
+            return _dask.prepare_fit(
+                self, X, y, sample_weight, first_pass, classes, incremental
+            )
         X = validate_inputs(self, X, reset=first_pass, dtype=np.float32)
         if first_pass:
             columns, names, is_1d = split_target_columns(y)
@@ -428,7 +437,8 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         else:
             tasks, names, is_1d = self.tasks_, None, None
             targets = tasks.encode(columns, sample_weight, self._class_weight())
-        plan = self._plan(X.shape[0], first_pass, tasks, names, is_1d)
+        baseline = tasks.baseline(targets) if first_pass and not incremental else None
+        plan = self._plan(X.shape[0], first_pass, tasks, names, is_1d, baseline)
         device = plan.engine.device
         plan.data = TaskDataset(as_device_tensor(X, device), targets.to(device))
         return plan
@@ -461,8 +471,11 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
                 self.inputs_, X, targets, kinds, embeddings, self.n_bins
             )
 
-    def _plan(self, n_rows, first_pass, tasks, names=None, is_1d=None):
-        """The seed, batch size and engine of a fit on ``n_rows`` rows (checked)."""
+    def _plan(self, n_rows, first_pass, tasks, names=None, is_1d=None, baseline=None):
+        """The seed, batch size and engine of a fit on ``n_rows`` rows (checked).
+
+        ``baseline``: the first pass's initial outputs (see ``_make_engine``).
+        """
         plan = _FitPlan()
         plan.seed = check_random_state(self.random_state).randint(2**31 - 1)
         plan.batch_size = (
@@ -470,7 +483,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         )
         if first_pass:
             plan.tasks, plan.names, plan.is_1d = tasks, names, is_1d
-            plan.engine = self._make_engine(self.inputs_, tasks, plan.seed)
+            plan.engine = self._make_engine(self.inputs_, tasks, plan.seed, baseline)
             plan.engine.initialize()
         else:
             plan.engine = self.engine_
@@ -588,10 +601,14 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         AdamW's decoupled weight decay (``"adamw"``)."""
         return self.alpha if self.solver == "adamw" else self.alpha / batch_size
 
-    def _make_engine(self, inputs: dict, tasks, seed: int) -> MultiTaskEngine:
+    def _make_engine(
+        self, inputs: dict, tasks, seed: int, baseline=None
+    ) -> MultiTaskEngine:
         """The (uninitialized) training engine for ``tasks`` on encoded inputs.
 
-        ``inputs`` is the fitted ``inputs_`` (what fit learned about X).
+        ``inputs`` is the fitted ``inputs_`` (what fit learned about X);
+        ``baseline`` (one value per output column, or None) is the output bias
+        the network starts with.
 
         Every parameter is checked here; ``engine.initialize()`` builds the
         network and the loss weighting under ``seed``.
@@ -646,6 +663,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             module__n_levels=self.n_levels,
             module__trunk=self.trunk,
             module__trunk_kwargs=self.trunk_kwargs,
+            module__output_bias=baseline,
             criterion=build_objective,
             criterion__kinds=[t.kind for t in tasks.tasks],
             criterion__widths=tasks.output_widths,

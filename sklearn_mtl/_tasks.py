@@ -468,6 +468,10 @@ class TaskTargets:
         )
 
 
+# Class shares of a task's baseline output are clipped to [_MIN_SHARE, 1 - ...].
+_MIN_SHARE = 1e-4
+
+
 class TaskSet:
     """The ordered tasks of a model and the layout of the network output."""
 
@@ -571,6 +575,41 @@ class TaskSet:
             out[T + j] = labelled * sw * task.class_weights(targets, labelled, cw)
             out[2 * T + j] = labelled * sw
         return TaskTargets(np.ascontiguousarray(out.T), T)
+
+    def baseline(self, targets: TaskTargets) -> list[float]:
+        """The constant outputs that minimise each task's loss on ``targets``.
+
+        One value per output column, in task order, as HistGradientBoosting's
+        ``baseline_prediction_``: the log-odds of the positive class's share
+        (binary), the log of each class's share (multiclass), the mean
+        standardised value (regression); shares and means are weighted by the
+        rows' loss weights (missing labels, ``sample_weight``, ``class_weight``).
+        Shares are clipped to ``[1e-4, 1 - 1e-4]``, so no output starts where
+        its gradient vanishes; a task with no weight starts at 0.
+        """
+        packed = targets.packed
+        if isinstance(packed, torch.Tensor):
+            packed = packed.detach().cpu().numpy()
+        plain = TaskTargets(np.asarray(packed, dtype=np.float64), targets.n_tasks)
+        out = []
+        for task, values, weights in zip(
+            self.tasks, plain.values.T, plain.loss_weights.T
+        ):
+            total = weights.sum()
+            if not total > 0:
+                out.extend([0.0] * task.n_outputs)
+            elif task.kind == "regression":
+                out.append(float(weights @ values / total))
+            else:
+                shares = np.bincount(
+                    values.astype(np.intp), weights=weights, minlength=len(task.classes)
+                )
+                shares = np.clip(shares / total, _MIN_SHARE, 1 - _MIN_SHARE)
+                if task.kind == "binary":
+                    out.append(float(np.log(shares[1] / (1 - shares[1]))))
+                else:
+                    out.extend(np.log(shares).tolist())
+        return out
 
     def decode_targets(self, targets: TaskTargets) -> list[np.ndarray]:
         """The labels (or values) encoded in ``targets``; missing labels are None.

@@ -78,6 +78,26 @@ def test_input_encoding_fitted_on_the_first_block():
     assert four.predict(X).shape == (240, 2)
 
 
+def test_output_baseline_from_the_first_block_and_not_for_partial_fit():
+    X, y = make_data()
+    y[:60, 0] = (X[:60, 0] > 1.0).astype(int)  # the first block: ~16 % positives
+    params = dict(MIXED, max_iter=1, learning_rate_init=1e-12)
+    four = MultiTaskNeuralEstimator(**params).fit(*as_dask(X, y, 60))
+    share = y[:60, 0].mean()
+    t = four.tasks_.tasks[1]  # standardised on every block, averaged on the first
+    expected = [np.log(share / (1 - share)), np.mean((y[:60, 1] - t.mean) / t.scale)]
+    bias = four.module_.heads.out.bias.detach().numpy()
+    np.testing.assert_allclose(bias, expected, rtol=0, atol=1e-6)
+    # partial_fit keeps nn.Linear's random bias, as in memory
+    part = MultiTaskNeuralEstimator(**params).partial_fit(*as_dask(X, y, 60))
+    mem = MultiTaskNeuralEstimator(**params).partial_fit(X, y)
+    np.testing.assert_array_equal(
+        part.module_.heads.out.bias.detach().numpy(),
+        mem.module_.heads.out.bias.detach().numpy(),
+    )
+    assert np.abs(part.module_.heads.out.bias.detach().numpy() - bias).max() > 0.05
+
+
 def _categorical_frame(n=240, seed=0):
     rng = np.random.RandomState(seed)
     X = pd.DataFrame(

@@ -46,11 +46,21 @@ def _small(**params):
     return MultiTaskClassifier(**{**base, **params})
 
 
-def _hand_loop(X, y, epochs, shuffle, batch_size=32, lr=1e-3):
-    """Plain reference: same init seed, same batches, per-task BCE summed, Adam."""
+def _hand_init(X, y):
+    """The estimator's initial network: its seed, then each task's output bias
+    at the log-odds of its positive share (the fit's baseline)."""
     seed = check_random_state(0).randint(2**31 - 1)
     torch.manual_seed(seed)
     net = SharedBottomNetwork(X.shape[1], [1] * y.shape[1], (8,), "relu", 0.0, ())
+    share = y.mean(axis=0)
+    with torch.no_grad():
+        net.heads.out.bias.copy_(torch.as_tensor(np.log(share / (1 - share))))
+    return net, seed
+
+
+def _hand_loop(X, y, epochs, shuffle, batch_size=32, lr=1e-3):
+    """Plain reference: same init, same batches, per-task BCE summed, Adam."""
+    net, seed = _hand_init(X, y)
     opt = torch.optim.Adam(net.parameters(), lr=lr)  # torch's default Adam
     Xt, Yt = torch.as_tensor(X), torch.as_tensor(y, dtype=torch.float32)
     generator = torch.Generator().manual_seed(seed % 2**31)
@@ -88,9 +98,7 @@ def test_history_loss_equals_mean_of_batch_losses():
     X, y = _data(n=100)
     est = _fit(_small(batch_size=30, shuffle=False, max_iter=1), X, y)
     # Replay the epoch from the same init to get each batch's loss by hand.
-    seed = check_random_state(0).randint(2**31 - 1)
-    torch.manual_seed(seed)
-    net = SharedBottomNetwork(X.shape[1], [1, 1], (8,), "relu", 0.0, ())
+    net, _ = _hand_init(X, y)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     Xt, Yt = torch.as_tensor(X), torch.as_tensor(y, dtype=torch.float32)
     total, task_total = 0.0, np.zeros(2)

@@ -587,3 +587,59 @@ def test_docstring_documents_every_parameter_in_signature_order(cls):
     assert documented == names
     params = cls().get_params()
     assert params["precision"] == "float32" and params["compile"] is False
+
+
+def _output_bias(est):
+    from sklearn_mtl.nn import TaskHeads
+
+    (heads,) = [m for m in est.module_.modules() if isinstance(m, TaskHeads)]
+    return heads.out.bias.detach().double()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"n_ensemble": 2}, {"architecture": "mmoe"}, {"head_layer_sizes": (4,)}],
+    ids=["shared_bottom", "ensemble", "mmoe", "towers"],
+)
+def test_fit_starts_each_output_at_its_task_baseline(params):
+    X, y = make_mixed(n=200)
+    y["churn"] = np.where(X[:, 0] > 1.0, "yes", "no")  # ~16 % positives
+    sw = np.linspace(0.5, 1.5, 200)
+    # A learning rate too small to move anything: the bias is the initial one.
+    est = MultiTaskNeuralEstimator(
+        **dict(SMALL, max_iter=1, learning_rate_init=1e-12, **params),
+        task_types={"spend": "regression"},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y, sample_weight=sw)
+    share = np.average(y["churn"] == "yes", weights=sw)
+    tiers = [np.average(y["tier"] == c, weights=sw) for c in (0, 1, 2)]
+    spend = (y["spend"] - est.tasks_.tasks[2].mean) / est.tasks_.tasks[2].scale
+    expected = torch.tensor(
+        [np.log(share / (1 - share)), *np.log(tiers), np.average(spend, weights=sw)],
+        dtype=torch.float64,
+    )
+    bias = _output_bias(est)
+    if "head_layer_sizes" in params or "architecture" in params:
+        # one (members, 1, max width) block per task: its real columns
+        bias = torch.cat([bias[0, 0, :1], bias[1, 0, :3], bias[2, 0, :1]])
+    bias = bias.reshape(-1, 5)  # one row per member
+    torch.testing.assert_close(bias, expected.expand_as(bias), rtol=0, atol=1e-6)
+
+
+def test_partial_fit_keeps_the_random_output_bias():
+    """A first partial_fit sees one batch: only the output bias differs from fit."""
+    X, y = make_mixed(n=200)
+    params = dict(SMALL, max_iter=1, learning_rate_init=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = MultiTaskNeuralEstimator(**params).fit(X, y)
+    partial = MultiTaskNeuralEstimator(**params).partial_fit(X, y)
+    ours, theirs = partial.module_.state_dict(), fitted.module_.state_dict()
+    for name, value in ours.items():
+        if name != "heads.out.bias":
+            torch.testing.assert_close(value, theirs[name], rtol=0, atol=1e-9)
+    bound = 1 / np.sqrt(16)  # nn.Linear's uniform init of the output bias
+    assert ours["heads.out.bias"].abs().max() <= bound
+    assert (ours["heads.out.bias"] - theirs["heads.out.bias"]).abs().max() > 0.05

@@ -1,5 +1,6 @@
 """Pure torch modules: trunk, grouped linear layers, fused heads."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -69,3 +70,36 @@ def test_multitask_network_forward_and_backward():
     assert out.shape == (10, 5)
     out.sum().backward()
     assert all(p.grad is not None for p in net.parameters())
+
+
+@pytest.mark.parametrize(
+    "layer_sizes, per_task_input, n_members",
+    [((), False, 1), ((), False, 3), ((5,), False, 2), ((), True, 2)],
+)
+def test_set_output_bias_starts_every_member_at_the_values(
+    layer_sizes, per_task_input, n_members
+):
+    torch.manual_seed(0)
+    widths, values = [1, 3, 2], [0.5, -1.0, 0.0, 2.0, 3.0, -4.0]
+    heads = TaskHeads(
+        8,
+        widths,
+        layer_sizes=layer_sizes,
+        per_task_input=per_task_input,
+        n_members=n_members,
+    )
+    weight = heads.out.weight.detach().clone()
+    heads.set_output_bias(values)
+    assert torch.equal(heads.out.weight, weight)  # only the bias changes
+    with torch.no_grad():
+        heads.out.weight.zero_()  # the output is now the bias alone
+    rows = 4 * n_members
+    h = torch.randn(3, rows, 8) if per_task_input else torch.randn(rows, 8)
+    expected = torch.tensor(values).expand(rows, 6)
+    torch.testing.assert_close(heads(h), expected)
+
+
+def test_set_output_bias_needs_one_value_per_output_column():
+    heads = TaskHeads(8, [1, 3])
+    with pytest.raises(ValueError, match=r"needs 4 values .* got shape \(3,\)"):
+        heads.set_output_bias([0.0, 1.0, 2.0])

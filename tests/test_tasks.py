@@ -218,3 +218,42 @@ def test_stack_predictions_keeps_each_task_label_type(preds, dtype, expected):
     assert out.tolist() == expected
     for j, p in enumerate(preds):
         assert [type(v) for v in out[:, j]] == [type(v) for v in p.tolist()]
+
+
+def test_baseline_minimises_each_task_loss_by_hand():
+    cols = [
+        np.array(["b", None, "a", "b", "a"], dtype=object),
+        np.array([0, 2, 1, 2, 2]),
+        np.array([1.5, 2.0, np.nan, 4.25, 3.0]),
+    ]
+    tasks = build_tasks(cols, ["s", "m", "r"])
+    sw = np.array([1.0, 2.0, 3.0, 0.5, 1.0])
+    targets = tasks.encode(cols, sample_weight=sw, class_weight={"s": {"a": 4.0}})
+    base = tasks.baseline(targets)
+    assert len(base) == 1 + 3 + 1
+    # binary: weighted share of "b" (rows 0, 3) against "a" (rows 2, 4, x4)
+    p = (1.0 + 0.5) / (1.0 + 0.5 + 4 * 3.0 + 4 * 1.0)
+    assert base[0] == pytest.approx(np.log(p / (1 - p)), rel=1e-12)
+    # multiclass: log of each class's weighted share
+    shares = np.array([1.0, 3.0, 2.0 + 0.5 + 1.0]) / sw.sum()
+    np.testing.assert_allclose(base[1:4], np.log(shares), rtol=1e-12)
+    # regression: weighted mean of the standardised values (float32 targets)
+    r = tasks.tasks[2]
+    z = (np.array([1.5, 2.0, 4.25, 3.0]) - r.mean) / r.scale
+    w = np.array([1.0, 2.0, 0.5, 1.0])
+    assert base[4] == pytest.approx(float(w @ z / w.sum()), abs=1e-6)
+    assert base[4] != pytest.approx(0.0, abs=1e-3)  # the weights moved it
+
+
+def test_baseline_clips_shares_and_handles_weightless_tasks():
+    cols = [np.array([0, 1, 1, 1]), np.array([0.5, 1.5, 2.5, 3.5])]
+    tasks = build_tasks(cols, ["s", "r"])
+    # every row of class 0 weighs 0: the share is clipped, not log(0)
+    targets = tasks.encode(cols, class_weight={"s": {0: 0.0}})
+    assert tasks.baseline(targets)[0] == pytest.approx(np.log((1 - 1e-4) / 1e-4))
+    # no row weighs anything: the task starts at 0
+    targets = tasks.encode(cols, sample_weight=np.zeros(4))
+    assert tasks.baseline(targets) == [0.0, 0.0]
+    # "balanced" class weights make the classes' shares equal: logit 0
+    targets = tasks.encode(cols, class_weight="balanced")
+    assert tasks.baseline(targets)[0] == pytest.approx(0.0, abs=1e-6)

@@ -295,6 +295,7 @@ def build_network(
     n_ensemble=1,
     task_kinds=None,
     sparse_input=False,
+    output_bias=None,
 ):
     """The network of ``architecture`` reading ``n_features`` inputs.
 
@@ -306,7 +307,9 @@ def build_network(
     ``sparse_input`` (X was sparse in fit): a shared-bottom MLP read directly,
     with no input embedding, trunk or ensemble, gets a
     :class:`~sklearn_mtl.nn.backbones.SparseInputLinear` first layer and reads
-    sparse batches; other networks read dense batches.
+    sparse batches; other networks read dense batches. ``output_bias`` (one
+    value per output column, or None for ``nn.Linear``'s random bias) starts
+    the outputs there (:meth:`~sklearn_mtl.nn.heads.TaskHeads.set_output_bias`).
 
     Examples
     --------
@@ -376,4 +379,7 @@ def build_network(
         if task_kinds is None:
             raise ValueError("n_ensemble > 1 needs task_kinds to average members.")
         body = EnsembleNetwork(body, n_in, n_ensemble, task_kinds, output_widths)
+    if output_bias is not None:
+        (heads,) = [m for m in body.modules() if isinstance(m, TaskHeads)]
+        heads.set_output_bias(output_bias)
     return body if features is None else FeatureNetwork(features, body)

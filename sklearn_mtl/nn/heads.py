@@ -62,7 +62,7 @@ class TaskHeads(nn.Module):
         self.per_task_input = per_task_input
         self.layer_sizes = tuple(layer_sizes)
         self.n_members = k = int(n_members)
-        widths = list(output_widths)
+        self.widths = widths = [int(w) for w in output_widths]
         if not self.layer_sizes and not per_task_input:
             # One fused linear layer (per member).
             self.out = (
@@ -80,6 +80,36 @@ class TaskHeads(nn.Module):
         # Columns of the (n, T * max_width) output that hold real task outputs.
         cols = [t * max(widths) + c for t, w in enumerate(widths) for c in range(w)]
         self.register_buffer("columns", torch.tensor(cols, dtype=torch.long))
+
+    @torch.no_grad()
+    def set_output_bias(self, values) -> None:
+        """Start the outputs at ``values``: one per output column, in task order.
+
+        Every member's output layer gets the same bias; the weights are left
+        as initialised, so the first forward pass predicts about ``values``.
+
+        Examples
+        --------
+        >>> heads = TaskHeads(8, [1, 2])
+        >>> heads.set_output_bias([0.5, -1.0, 1.0])
+        >>> heads(torch.zeros(1, 8))
+        tensor([[ 0.5000, -1.0000,  1.0000]], grad_fn=<AddmmBackward0>)
+        """
+        values = torch.as_tensor(values, dtype=self.out.bias.dtype)
+        widths = self.widths
+        if values.shape != (sum(widths),):
+            raise ValueError(
+                f"set_output_bias needs {sum(widths)} values (one per output "
+                f"column), got shape {tuple(values.shape)}."
+            )
+        bias = self.out.bias
+        if self.towers is None:  # (W,) or, per member, (k, 1, W)
+            bias.copy_(values.expand_as(bias))
+            return
+        k, start = self.n_members, 0
+        for t, w in enumerate(widths):  # (T * k, 1, max_width), task-major
+            bias[t * k : (t + 1) * k, 0, :w] = values[start : start + w]
+            start += w
 
     def forward(self, h):
         k = self.n_members
