@@ -308,6 +308,34 @@ def _resolve_balanced(class_weight, tasks, merged):
     return resolved
 
 
+def _loss_weight_sums(tasks, class_weight, yb, swb):
+    """One block's ``TaskSet.loss_weight_sums`` (y and sample_weight only)."""
+    from sklearn.utils.validation import _check_sample_weight
+
+    columns = tasks.match_columns(yb)
+    if swb is not None:
+        rows = np.empty((columns[0].shape[0], 0))
+        swb = _check_sample_weight(
+            np.asarray(swb), rows, dtype=np.float64, ensure_non_negative=True
+        )
+    return tasks.loss_weight_sums(tasks.encode(columns, swb, class_weight))
+
+
+def _baseline(source, tasks, class_weight):
+    """The output baseline of a first fit, from the sums of every block of y."""
+    import dask
+
+    weights = source.sw if source.sw is not None else [None] * len(source.y)
+    parts = dask.compute(
+        *[
+            dask.delayed(_loss_weight_sums)(tasks, class_weight, yb, swb)
+            for yb, swb in zip(source.y, weights)
+        ]
+    )
+    sums = [sum(part[j] for part in parts) for j in range(len(tasks))]
+    return tasks.baseline_from(sums)
+
+
 # --------------------------------------------------------------------------- fit
 def _encoder(estimator, source, tasks, class_weight):
     """``load(i)`` for the engine's ``BlockDataset``: one block, validated and encoded.
@@ -411,8 +439,9 @@ def prepare_fit(estimator, X, y, sample_weight, first_pass, classes, incremental
     A first pass reads y once, block by block, to learn the tasks (names,
     kinds, classes, regression scaling, ``"balanced"`` class weights from the
     counts of all blocks), and fits the input encoding on the first block of
-    X, as the output baseline of a first ``fit``. ``plan.data`` is the
-    engine's ``BlockDataset``: the training itself is
+    X. A first ``fit`` reads y (and sample_weight) once more for the output
+    baseline, from every block as an in-memory fit takes it from every row.
+    ``plan.data`` is the engine's ``BlockDataset``: the training itself is
     the in-memory fit's (``_commit``, ``_train``, ``engine.partial_fit``).
     """
     from ._engine import BlockDataset
@@ -439,12 +468,13 @@ def prepare_fit(estimator, X, y, sample_weight, first_pass, classes, incremental
                 )
             # Every category the dtype lists, not only those of the first block.
             spec["categories"] = [categories[j] for j in spec["categorical"]]
-            # Bin edges (if any) and the output baseline learned on the first
-            # block, as the input encoding.
-            encoded = _encode(estimator, tasks, class_weight, first, Xb, yb, swb)
-            estimator._fit_embeddings(lambda: encoded, tasks)
-            if not incremental:
-                baseline = tasks.baseline(encoded[1])
+            # Bin edges (if any) learned on the first block, as the input encoding.
+            estimator._fit_embeddings(
+                lambda: _encode(estimator, tasks, class_weight, first, Xb, yb, swb),
+                tasks,
+            )
+        if not incremental:
+            baseline = _baseline(source, tasks, class_weight)
     else:
         tasks = estimator.tasks_
         lengths = source.lengths

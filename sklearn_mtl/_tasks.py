@@ -576,40 +576,62 @@ class TaskSet:
             out[2 * T + j] = labelled * sw
         return TaskTargets(np.ascontiguousarray(out.T), T)
 
-    def baseline(self, targets: TaskTargets) -> list[float]:
-        """The constant outputs that minimise each task's loss on ``targets``.
+    def loss_weight_sums(self, targets: TaskTargets) -> list[np.ndarray]:
+        """What :meth:`baseline_from` needs of ``targets`` (numpy), per task.
+
+        The total loss weight of each class (classification), or ``[sum(w *
+        z), sum(w)]`` over the standardised values ``z`` (regression), in
+        float64. Sums of disjoint row blocks add up to the sums of their union.
+        """
+        sums = []
+        for j, task in enumerate(self.tasks):
+            weights = targets.loss_weights[:, j].astype(np.float64)
+            values = targets.values[:, j]
+            if task.kind == "regression":
+                sums.append(
+                    np.array([weights @ values.astype(np.float64), weights.sum()])
+                )
+            else:
+                sums.append(
+                    np.bincount(
+                        values.astype(np.intp),
+                        weights=weights,
+                        minlength=len(task.classes),
+                    )
+                )
+        return sums
+
+    def baseline_from(self, sums: list[np.ndarray]) -> list[float]:
+        """The constant outputs that minimise each task's loss, from its
+        :meth:`loss_weight_sums`.
 
         One value per output column, in task order, as HistGradientBoosting's
         ``baseline_prediction_``: the log-odds of the positive class's share
         (binary), the log of each class's share (multiclass), the mean
-        standardised value (regression); shares and means are weighted by the
-        rows' loss weights (missing labels, ``sample_weight``, ``class_weight``).
-        Shares are clipped to ``[1e-4, 1 - 1e-4]``, so no output starts where
-        its gradient vanishes; a task with no weight starts at 0.
+        standardised value (regression), all weighted by the rows' loss weights
+        (missing labels, ``sample_weight``, ``class_weight``). Shares are
+        clipped to ``[1e-4, 1 - 1e-4]``, so no output starts where its gradient
+        vanishes; a task with no weight starts at 0.
         """
-        packed = targets.packed
-        if isinstance(packed, torch.Tensor):
-            packed = packed.detach().cpu().numpy()
-        plain = TaskTargets(np.asarray(packed, dtype=np.float64), targets.n_tasks)
         out = []
-        for task, values, weights in zip(
-            self.tasks, plain.values.T, plain.loss_weights.T
-        ):
-            total = weights.sum()
+        for task, s in zip(self.tasks, sums):
+            total = s[1] if task.kind == "regression" else s.sum()
             if not total > 0:
                 out.extend([0.0] * task.n_outputs)
             elif task.kind == "regression":
-                out.append(float(weights @ values / total))
+                out.append(float(s[0] / total))
             else:
-                shares = np.bincount(
-                    values.astype(np.intp), weights=weights, minlength=len(task.classes)
-                )
-                shares = np.clip(shares / total, _MIN_SHARE, 1 - _MIN_SHARE)
+                shares = np.clip(s / total, _MIN_SHARE, 1 - _MIN_SHARE)
                 if task.kind == "binary":
                     out.append(float(np.log(shares[1] / (1 - shares[1]))))
                 else:
                     out.extend(np.log(shares).tolist())
         return out
+
+    def baseline(self, targets: TaskTargets) -> list[float]:
+        """The constant outputs that minimise each task's loss on ``targets``
+        (see :meth:`baseline_from`)."""
+        return self.baseline_from(self.loss_weight_sums(targets))
 
     def decode_targets(self, targets: TaskTargets) -> list[np.ndarray]:
         """The labels (or values) encoded in ``targets``; missing labels are None.

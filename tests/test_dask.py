@@ -78,18 +78,31 @@ def test_input_encoding_fitted_on_the_first_block():
     assert four.predict(X).shape == (240, 2)
 
 
-def test_output_baseline_from_the_first_block_and_not_for_partial_fit():
+def test_output_baseline_from_every_block_and_not_for_partial_fit():
     X, y = make_data()
-    y[:60, 0] = (X[:60, 0] > 1.0).astype(int)  # the first block: ~16 % positives
+    order = np.argsort(y[:, 0], kind="stable")  # sorted: no positive in block 0
+    X, y = X[order], y[order]
+    sw = np.linspace(0.5, 2.0, len(X))
     params = dict(MIXED, max_iter=1, learning_rate_init=1e-12)
-    four = MultiTaskNeuralEstimator(**params).fit(*as_dask(X, y, 60))
-    share = y[:60, 0].mean()
-    t = four.tasks_.tasks[1]  # standardised on every block, averaged on the first
-    expected = [np.log(share / (1 - share)), np.mean((y[:60, 1] - t.mean) / t.scale)]
+    mem = MultiTaskNeuralEstimator(**params).fit(X, y, sample_weight=sw)
+    Xd, yd = as_dask(X, y, 60)
+    four = MultiTaskNeuralEstimator(**params).fit(
+        Xd, yd, sample_weight=da.from_array(sw, chunks=60)
+    )
+    assert y[:60, 0].max() == 0
+    share = np.average(y[:, 0], weights=sw)
+    t = four.tasks_.tasks[1]
+    expected = [
+        np.log(share / (1 - share)),
+        np.average((y[:, 1] - t.mean) / t.scale, weights=sw),
+    ]
     bias = four.module_.heads.out.bias.detach().numpy()
     np.testing.assert_allclose(bias, expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        bias, mem.module_.heads.out.bias.detach().numpy(), rtol=0, atol=1e-6
+    )
     # partial_fit keeps nn.Linear's random bias, as in memory
-    part = MultiTaskNeuralEstimator(**params).partial_fit(*as_dask(X, y, 60))
+    part = MultiTaskNeuralEstimator(**params).partial_fit(Xd, yd)
     mem = MultiTaskNeuralEstimator(**params).partial_fit(X, y)
     np.testing.assert_array_equal(
         part.module_.heads.out.bias.detach().numpy(),
