@@ -304,7 +304,7 @@ def _resolve_balanced(class_weight, tasks, merged):
                 for label, count in zip(s["labels"].tolist(), s["counts"].tolist())
                 if count > 0
             }
-        resolved[task.name] = cw
+        resolved[task.name] = cw if task.is_classification else None
     return resolved
 
 
@@ -314,22 +314,23 @@ def _loss_weight_sums(tasks, class_weight, yb, swb):
 
     columns = tasks.match_columns(yb)
     if swb is not None:
-        rows = np.empty((columns[0].shape[0], 0))
         swb = _check_sample_weight(
-            np.asarray(swb), rows, dtype=np.float64, ensure_non_negative=True
+            np.asarray(swb), columns[0], dtype=np.float64, ensure_non_negative=True
         )
     return tasks.loss_weight_sums(tasks.encode(columns, swb, class_weight))
 
 
-def _baseline(source, tasks, class_weight):
-    """The output baseline of a first fit, from the sums of every block of y."""
+def _baseline(source, tasks, class_weight, lengths):
+    """The output baseline of a first fit, from the sums of every non-empty
+    block of y (training skips empty blocks too)."""
     import dask
 
     weights = source.sw if source.sw is not None else [None] * len(source.y)
     parts = dask.compute(
         *[
             dask.delayed(_loss_weight_sums)(tasks, class_weight, yb, swb)
-            for yb, swb in zip(source.y, weights)
+            for yb, swb, n in zip(source.y, weights, lengths)
+            if n > 0
         ]
     )
     sums = [sum(part[j] for part in parts) for j in range(len(tasks))]
@@ -474,7 +475,7 @@ def prepare_fit(estimator, X, y, sample_weight, first_pass, classes, incremental
                 tasks,
             )
         if not incremental:
-            baseline = _baseline(source, tasks, class_weight)
+            baseline = _baseline(source, tasks, class_weight, lengths)
     else:
         tasks = estimator.tasks_
         lengths = source.lengths

@@ -85,9 +85,12 @@ def test_output_baseline_from_every_block_and_not_for_partial_fit():
     sw = np.linspace(0.5, 2.0, len(X))
     params = dict(MIXED, max_iter=1, learning_rate_init=1e-12)
     mem = MultiTaskNeuralEstimator(**params).fit(X, y, sample_weight=sw)
-    Xd, yd = as_dask(X, y, 60)
+    # Four blocks of 60 rows and an empty one, which training skips.
+    chunks = (60, 0, 60, 60, 60)
+    Xd = da.from_array(X, chunks=(chunks, X.shape[1]))
+    yd = da.from_array(y, chunks=(chunks, y.shape[1]))
     four = MultiTaskNeuralEstimator(**params).fit(
-        Xd, yd, sample_weight=da.from_array(sw, chunks=60)
+        Xd, yd, sample_weight=da.from_array(sw, chunks=(chunks,))
     )
     assert y[:60, 0].max() == 0
     share = np.average(y[:, 0], weights=sw)
@@ -260,6 +263,17 @@ def test_balanced_class_weight_from_all_blocks():
     assert explicit.loss_curve_ == est.loss_curve_
     plain = MultiTaskClassifier(**SMALL).fit(*as_dask(X, labels, 50))
     assert plain.loss_curve_ != est.loss_curve_
+
+
+def test_balanced_class_weight_with_a_regression_task_streams_as_in_memory():
+    # "balanced" applies to the classification tasks only, as in memory (a
+    # regression task used to get an entry, refused by the task set).
+    X, y = make_data()
+    mem = MultiTaskNeuralEstimator(class_weight="balanced", **MIXED).fit(X, y)
+    one = MultiTaskNeuralEstimator(class_weight="balanced", **MIXED)
+    one.fit(*as_dask(X, y, len(X)))
+    assert one.loss_curve_ == mem.loss_curve_
+    np.testing.assert_array_equal(one.predict(X), mem.predict(X))
 
 
 def test_dask_dataframe_task_names_and_predictions():
