@@ -257,3 +257,28 @@ def test_baseline_clips_shares_and_handles_weightless_tasks():
     # "balanced" class weights make the classes' shares equal: logit 0
     targets = tasks.encode(cols, class_weight="balanced")
     assert tasks.baseline(targets)[0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_loss_weight_sums_of_row_blocks_add_up_to_the_whole():
+    # What a dask fit relies on: the baseline of summed blocks is the baseline
+    # of all rows.
+    rng = np.random.RandomState(0)
+    cols = [
+        rng.choice(np.array(["a", "b", None], dtype=object), 50),
+        rng.randint(0, 3, 50),
+        np.where(rng.rand(50) < 0.2, np.nan, rng.normal(size=50)),
+    ]
+    tasks = build_tasks(cols, ["s", "m", "r"])
+    sw = rng.rand(50)
+    # A dask fit resolves "balanced" from every block's counts first: a dict.
+    cw = {"s": {"a": 2.5}, "m": {0: 0.5, 2: 3.0}}
+    whole = tasks.loss_weight_sums(tasks.encode(cols, sw, cw))
+    parts = [
+        tasks.loss_weight_sums(tasks.encode([c[rows] for c in cols], sw[rows], cw))
+        for rows in (slice(0, 20), slice(20, 20), slice(20, 50))
+    ]
+    for j in range(3):
+        np.testing.assert_allclose(sum(p[j] for p in parts), whole[j], rtol=1e-12)
+    assert tasks.baseline_from([sum(p[j] for p in parts) for j in range(3)]) == (
+        pytest.approx(tasks.baseline_from(whole), rel=1e-12)
+    )
