@@ -767,9 +767,10 @@ def _scarce_task(related, n=800, n_labelled=150, seed=0, d=40):
 )
 def test_transfer_report_verdict_on_a_scarce_task(related, verdict):
     # The sibling shares the scarce task's signal (related) or uses other
-    # features: only the former can lift a task with 150 labels on 40 features
-    # (30 labels per test fold). Over data seeds 0-3 the related gain was
-    # 0.067-0.108 with the interval above 0, the unrelated one within +-0.02.
+    # features: only the former can lift a task with 150 labels whose signal
+    # spreads over 40 of the 80 features (30 labels per test fold). Over data
+    # seeds 0-3 the related gain was 0.067-0.108 with the interval above 0, the
+    # unrelated one within +-0.02.
     X, y = _scarce_task(related)
     est = MultiTaskNeuralEstimator(
         hidden_layer_sizes=(32,),
