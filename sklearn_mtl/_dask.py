@@ -308,16 +308,9 @@ def _resolve_balanced(class_weight, tasks, merged):
     return resolved
 
 
-def _loss_weight_sums(tasks, class_weight, yb, swb):
-    """One block's ``TaskSet.loss_weight_sums`` (y and sample_weight only)."""
-    from sklearn.utils.validation import _check_sample_weight
-
-    columns = tasks.match_columns(yb)
-    if swb is not None:
-        swb = _check_sample_weight(
-            np.asarray(swb), columns[0], dtype=np.float64, ensure_non_negative=True
-        )
-    return tasks.loss_weight_sums(tasks.encode(columns, swb, class_weight))
+def _loss_weight_sums(tasks, class_weight, i, yb, swb):
+    """Block ``i``'s ``TaskSet.loss_weight_sums`` (y and sample_weight only)."""
+    return tasks.loss_weight_sums(_targets(tasks, class_weight, i, yb, swb))
 
 
 def _baseline(source, tasks, class_weight, lengths):
@@ -328,8 +321,8 @@ def _baseline(source, tasks, class_weight, lengths):
     weights = source.sw if source.sw is not None else [None] * len(source.y)
     parts = dask.compute(
         *[
-            dask.delayed(_loss_weight_sums)(tasks, class_weight, yb, swb)
-            for yb, swb, n in zip(source.y, weights, lengths)
+            dask.delayed(_loss_weight_sums)(tasks, class_weight, i, yb, swb)
+            for i, (yb, swb, n) in enumerate(zip(source.y, weights, lengths))
             if n > 0
         ]
     )
@@ -353,23 +346,29 @@ def _encoder(estimator, source, tasks, class_weight):
     return load
 
 
-def _encode(estimator, tasks, class_weight, i, Xb, yb, swb):
+def _targets(tasks, class_weight, i, yb, swb, n_rows=None):
+    """Block ``i``'s TaskTargets, through an in-memory fit's checks of y and
+    ``sample_weight`` (and, given X's ``n_rows``, of the row count)."""
     from sklearn.utils.validation import _check_sample_weight
 
-    from ._inputs import validate_inputs
-
-    X = validate_inputs(estimator, Xb, reset=False, dtype=np.float32)
     columns = tasks.match_columns(yb)
-    if columns[0].shape[0] != X.shape[0]:
+    if n_rows is not None and columns[0].shape[0] != n_rows:
         raise ValueError(
-            f"Block {i} of X has {X.shape[0]} rows but block {i} of y has "
+            f"Block {i} of X has {n_rows} rows but block {i} of y has "
             f"{columns[0].shape[0]}: X and y must have the same blocks."
         )
     if swb is not None:
         swb = _check_sample_weight(
-            np.asarray(swb), X, dtype=np.float64, ensure_non_negative=True
+            np.asarray(swb), columns[0], dtype=np.float64, ensure_non_negative=True
         )
-    targets = tasks.encode(columns, swb, class_weight)
+    return tasks.encode(columns, swb, class_weight)
+
+
+def _encode(estimator, tasks, class_weight, i, Xb, yb, swb):
+    from ._inputs import validate_inputs
+
+    X = validate_inputs(estimator, Xb, reset=False, dtype=np.float32)
+    targets = _targets(tasks, class_weight, i, yb, swb, n_rows=X.shape[0])
     if not X.flags.writeable:
         X = X.copy()
     return X, targets

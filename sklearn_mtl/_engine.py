@@ -571,14 +571,13 @@ class MultiTaskEngine(NeuralNet):
         return super().infer(x, **fit_params)
 
     def get_iterator(self, dataset, training=False):
-        if not isinstance(dataset, BlockDataset):
-            self._sparse_batches(dataset.X)
         if isinstance(dataset, BlockDataset):
             generator = self.__dict__.get("_generator") if training else None
             batch_size = self.batch_size if training else INFERENCE_BATCH
             return BlockBatches(
                 dataset, batch_size, training and self.shuffle, generator
             )
+        self._sparse_batches(dataset.X)
         if training:
             return TensorBatches(
                 dataset,
