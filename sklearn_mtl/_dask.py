@@ -423,14 +423,13 @@ def _dtype_categories(column):
     import pandas as pd
     from dask.dataframe.utils import has_known_categories
 
-    dtype = column.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        if not has_known_categories(column):
-            return None
-        return np.asarray(dtype.categories, dtype=object)
-    if pd.api.types.is_bool_dtype(dtype):
-        return np.array([False, True], dtype=object)
-    return None
+    from ._inputs import _dtype_categories as listed
+
+    if isinstance(column.dtype, pd.CategoricalDtype) and not has_known_categories(
+        column
+    ):
+        return None
+    return listed(column)
 
 
 def prepare_fit(estimator, X, y, sample_weight, first_pass, classes, incremental):

@@ -52,6 +52,7 @@ from ._inputs import (
     input_module,
     one_hot_columns,
     validate_inputs,
+    warn_unknown_categories,
 )
 from ._sparse import as_device_tensor
 from ._state import plain_state, restore
@@ -414,7 +415,13 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             return _dask.prepare_fit(
                 self, X, y, sample_weight, first_pass, classes, incremental
             )
-        X = validate_inputs(self, X, reset=first_pass, dtype=np.float32)
+        # A fit in pieces (partial_fit) takes category columns' categories from
+        # their dtype, as streaming from dask does: later pieces may hold more.
+        X = validate_inputs(
+            self, X, reset=first_pass, dtype=np.float32, dtype_categories=incremental
+        )
+        if not first_pass:
+            warn_unknown_categories(self, X)
         if first_pass:
             columns, names, is_1d = split_target_columns(y)
         else:

@@ -35,6 +35,8 @@ category codes]``; :class:`sklearn_mtl.nn.TabularEmbedding` reads that layout.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import ndtri
@@ -53,6 +55,7 @@ __all__ = [
     "input_module",
     "resolve_categorical",
     "validate_inputs",
+    "warn_unknown_categories",
     "validate_sparse",
 ]
 
@@ -175,6 +178,10 @@ def check_numeric_X(estimator, X, **kwargs):
             for c, d in X.dtypes.items()
             if not (api.is_numeric_dtype(d) or api.is_bool_dtype(d))
         ]
+        if bad and not kwargs.get("reset", True):
+            raise ValueError(
+                f"X must be numeric, as it was in fit (non-numeric columns: {bad})."
+            )
         if bad:
             raise ValueError(
                 f"X must be numeric (non-numeric columns: {bad}); name categorical "
@@ -201,8 +208,22 @@ def _name(X, j) -> str:
     return repr(names[j]) if names else str(j)
 
 
-def _numeric_block(X, columns) -> np.ndarray:
-    """The numeric columns of a DataFrame or array as float64, errors by column."""
+def _not_numeric(dtype) -> bool:
+    """A pandas column dtype that is neither real-numeric nor bool."""
+    import pandas as pd
+
+    api = pd.api.types
+    if api.is_bool_dtype(dtype):
+        return False
+    return not api.is_numeric_dtype(dtype) or api.is_complex_dtype(dtype)
+
+
+def _numeric_block(X, columns, fitted=True) -> np.ndarray:
+    """The numeric columns of a DataFrame or array as float64, errors by column.
+
+    ``fitted``: the columns were numeric in fit (a mismatch is a predict-time
+    error), else they are being learned as numeric now.
+    """
     frame = _is_dataframe(X)
     if not frame and np.asarray(X).dtype.kind in "biuf":
         return np.asarray(X, dtype=np.float64)[:, columns]
@@ -210,15 +231,26 @@ def _numeric_block(X, columns) -> np.ndarray:
     for i, j in enumerate(columns):
         col = X.iloc[:, j] if frame else np.asarray(X)[:, j]
         try:
+            if frame and _not_numeric(col.dtype):
+                # to_numpy would turn datetimes, timedeltas and numeric strings
+                # into numbers and drop imaginary parts: refused, as a numeric X is.
+                raise TypeError(col.dtype)
             if frame:
                 out[:, i] = col.to_numpy(dtype=np.float64, na_value=np.nan)
             else:
                 out[:, i] = col.astype(np.float64)
         except (TypeError, ValueError) as exc:
+            if fitted:
+                hint = "it was numeric in fit."
+            elif col.dtype.kind in "OUSV" or str(col.dtype) in ("category", "str"):
+                hint = (
+                    "Name it in categorical_features to treat it as categorical, "
+                    "or encode it as numbers first."
+                )
+            else:
+                hint = "Encode it as numbers first (or drop it)."
             raise ValueError(
-                f"Column {_name(X, j)} of X (dtype {col.dtype}) is not numeric. Name "
-                "it in categorical_features (or use categorical_features="
-                "'from_dtype', the default) to treat it as categorical."
+                f"Column {_name(X, j)} of X (dtype {col.dtype}) is not numeric; {hint}"
             ) from exc
     if np.isinf(out).any():
         bad = ", ".join(
@@ -226,6 +258,22 @@ def _numeric_block(X, columns) -> np.ndarray:
         )
         raise ValueError(f"Input X contains infinity in columns [{bad}].")
     return out
+
+
+def _dtype_categories(column):
+    """Every category a pandas column's dtype lists (object array), or None.
+
+    A ``category`` column's categories, a bool column's ``False`` and
+    ``True``; other dtypes list none.
+    """
+    import pandas as pd
+
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return np.asarray(dtype.categories, dtype=object)
+    if pd.api.types.is_bool_dtype(dtype):
+        return np.array([False, True], dtype=object)
+    return None
 
 
 def _column_values(X, j) -> np.ndarray:
@@ -249,30 +297,53 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _bad_value(values, name: str) -> TypeError:
+    """The error for a categorical column holding values of an unusable type."""
+    bad = next(v for v in values if not isinstance(v, str | bool | int | float))
+    return TypeError(
+        f"Categorical column {name} of X holds {type(bad).__name__} values "
+        f"(e.g. {bad!r}): a category argument must be a string, a number or a "
+        "boolean."
+    )
+
+
 def _categories(values: np.ndarray, missing: np.ndarray, name: str) -> list:
     present = values[~missing]
     if values.dtype.kind != "O":
         return [_plain(v) for v in np.unique(present)]
     import pandas as pd
 
-    uniq = [_plain(v) for v in pd.unique(present)]
-    bad = [v for v in uniq if not isinstance(v, str | bool | int | float)]
-    if bad:
-        raise TypeError(
-            f"Categorical column {name} of X holds {type(bad[0]).__name__} values "
-            f"(e.g. {bad[0]!r}); categories must be strings, numbers or booleans."
-        )
+    try:
+        uniq = [_plain(v) for v in pd.unique(present)]
+    except TypeError:  # unhashable values (lists, dicts)
+        raise _bad_value(present, name) from None
+    if any(not isinstance(v, str | bool | int | float) for v in uniq):
+        raise _bad_value(uniq, name)
     try:
         return sorted(uniq)
     except TypeError:  # mixed types: group by type, then by value
         return sorted(uniq, key=lambda v: (type(v).__name__, str(v)))
 
 
-def _codes(values: np.ndarray, categories: list) -> np.ndarray:
+def _codes(values: np.ndarray, categories: list, name: str = "") -> np.ndarray:
     """Category codes: 2 + index of a known category, 1 if missing, 0 if unknown."""
     missing = _missing(values)
-    if values.dtype.kind != "O":
-        cats = np.asarray(categories, dtype=np.float64)
+    numeric = values.dtype.kind != "O"
+    if numeric:
+        try:
+            cats = np.asarray(categories, dtype=np.float64)
+        except (TypeError, ValueError):
+            # Mixed categories (numbers among strings) match numbers as objects.
+            mixed = any(isinstance(c, int | float) for c in categories)
+            if not mixed and not missing.all():
+                shown = ", ".join(repr(c) for c in categories[:3])
+                raise ValueError(
+                    f"Column {name} of X holds numbers (dtype {values.dtype}), but "
+                    f"its categories in fit were not numbers ({shown}"
+                    f"{', ...' if len(categories) > 3 else ''})."
+                ) from None
+            numeric = False
+    if numeric:
         x = values.astype(np.float64)
         idx = np.clip(np.searchsorted(cats, x), 0, max(len(cats) - 1, 0))
         known = cats[idx] == x if len(cats) else np.zeros(x.shape, dtype=bool)
@@ -281,7 +352,10 @@ def _codes(values: np.ndarray, categories: list) -> np.ndarray:
         import pandas as pd
 
         index = pd.Index(categories, dtype=object)
-        idx = index.get_indexer(values)
+        try:
+            idx = index.get_indexer(np.asarray(values, dtype=object))
+        except TypeError:  # unhashable values
+            raise _bad_value(values, name) from None
         codes = np.where(idx >= 0, idx + 2, _UNKNOWN)
     return np.where(missing, _MISSING, codes)
 
@@ -340,7 +414,7 @@ def _transform_numeric(x: np.ndarray, spec: dict) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- public
-def validate_inputs(estimator, X, *, reset: bool, dtype):
+def validate_inputs(estimator, X, *, reset: bool, dtype, dtype_categories=False):
     """Validate ``X`` and encode it for the network; on ``reset`` fit ``inputs_``.
 
     Reads the estimator's ``categorical_features`` and ``numeric_scaling``.
@@ -355,38 +429,51 @@ def validate_inputs(estimator, X, *, reset: bool, dtype):
     """
     if sp.issparse(X):
         return validate_sparse(estimator, X, reset=reset, dtype=dtype)
+    frame = _is_dataframe(X)
+    validated = False
     if reset:
-        if _is_dataframe(X) or isinstance(estimator.categorical_features, str):
+        if frame or isinstance(estimator.categorical_features, str):
             categorical = resolve_categorical(estimator.categorical_features, X)
-        else:  # a mask or indices over an array: its width comes from check_array
-            categorical = None
+        else:
+            # A mask or indices over an array: validated in its own dtype first
+            # (width and names checked), so that categories are learned from the
+            # values as given (not their float32 casts, which predict would not
+            # match) and an object array may hold strings in those columns.
+            X = check_numeric_X(
+                estimator, X, reset=True, dtype=None, ensure_all_finite="allow-nan"
+            )
+            categorical = resolve_categorical(estimator.categorical_features, X)
+            validated = bool(categorical)
     else:
         categorical = estimator.inputs_["categorical"]
-    if categorical == [] or (categorical is None and not _is_dataframe(X)):
+    # Numbers are validated in float64 (float32 input stays float32): a learned
+    # scaling reads values beyond float32's range, and the network's dtype is
+    # applied after the encoding.
+    wide = (np.float64, np.float32)
+    if not categorical:
         X = check_numeric_X(
             estimator,
             X,
             reset=reset,
-            dtype=dtype,
+            dtype=wide,
             order="C",
             ensure_all_finite="allow-nan",
         )
-        if categorical is None:
-            categorical = resolve_categorical(estimator.categorical_features, X)
-    else:
-        if not _is_dataframe(X):
+    elif not validated:
+        if frame:
+            validate_data(estimator, X, reset=reset, skip_check_array=True)
+            if X.shape[0] == 0:
+                raise ValueError(
+                    f"Found array with 0 sample(s) (shape={X.shape}) while a "
+                    "minimum of 1 is required."
+                )
+        else:
             X = check_numeric_X(
                 estimator,
                 X,
                 reset=reset,
                 dtype=None,
                 ensure_all_finite="allow-nan",
-            )
-        validate_data(estimator, X, reset=reset, skip_check_array=True)
-        if X.shape[0] == 0:
-            raise ValueError(
-                f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of "
-                "1 is required."
             )
     if reset:
         numeric = [j for j in range(X.shape[1]) if j not in set(categorical)]
@@ -395,7 +482,7 @@ def validate_inputs(estimator, X, *, reset: bool, dtype):
             # Raw tabular data (categorical columns, or NaN, below) is learned
             # from; complete numeric arrays pass as they are.
             scaling = "quantile" if categorical else "auto"
-        x = _numeric_block(X, numeric)
+        x = _numeric_block(X, numeric, fitted=False)
         if scaling == "auto" and np.isnan(x).any():
             # Numbers with gaps are raw data too (measured on rf1: mean R² 0.76
             # unscaled, 0.86 quantile-normal).
@@ -406,28 +493,75 @@ def validate_inputs(estimator, X, *, reset: bool, dtype):
         spec.update(_fit_numeric(x, scaling))
         spec["categories"] = []
         for j in categorical:
-            values = _column_values(X, j)
-            spec["categories"].append(
-                _categories(values, _missing(values), _name(X, j))
+            listed = (
+                _dtype_categories(X.iloc[:, j]) if dtype_categories and frame else None
             )
+            if listed is None:
+                values = _column_values(X, j)
+                missing = _missing(values)
+            else:
+                values, missing = listed, np.zeros(len(listed), dtype=bool)
+            spec["categories"].append(_categories(values, missing, _name(X, j)))
         spec["bins"] = None
         estimator.inputs_ = spec
     spec = estimator.inputs_
     # Prediction on tabular data runs in float64, as on float64 arrays.
-    out_dtype = dtype[0] if isinstance(dtype, tuple | list) else dtype
-    if not spec["categorical"] and isinstance(X, np.ndarray):
-        out_dtype = X.dtype  # validated to dtype already
+    if isinstance(dtype, tuple | list):
+        given = X.dtype if isinstance(X, np.ndarray) else None
+        out_dtype = given if given in dtype else dtype[0]
+    else:
+        out_dtype = dtype
+    if not spec["categorical"]:
         plain = spec["scaling"] is None and not spec["missing_indicator"]
         if plain and not np.isnan(X).any():
-            return X  # the fast path: exactly what validate_data returned
+            if X.dtype == out_dtype:
+                return X  # the fast path: exactly what validate_data returned
+            with np.errstate(over="ignore"):  # an overflow is refused below
+                out = X.astype(out_dtype)
+            if not np.isfinite(out).all():
+                raise ValueError(
+                    "Input X contains infinity or a value too large for "
+                    f"dtype({np.dtype(out_dtype).name!r}); a numeric_scaling "
+                    "('quantile' or 'robust') brings such values into range."
+                )
+            return out
     x = _transform_numeric(_numeric_block(X, spec["numeric"]), spec)
     codes = [
-        _codes(_column_values(X, j), cats)
+        _codes(_column_values(X, j), cats, _name(X, j))
         for j, cats in zip(spec["categorical"], spec["categories"])
     ]
     parts = [x] + ([np.column_stack(codes)] if codes else [])
     out = np.hstack(parts) if len(parts) > 1 else parts[0]
     return np.ascontiguousarray(out, dtype=out_dtype)
+
+
+def warn_unknown_categories(estimator, X_encoded) -> None:
+    """Warn when training rows hold categories the input encoding does not know.
+
+    For a training call after the first (``partial_fit``, a ``warm_start``
+    fit): the encoding was learned by the first call, so a category first seen
+    now trains as "unknown", as one first seen at predict time.
+    """
+    spec = getattr(estimator, "inputs_", None)
+    if not spec or not spec["categorical"] or sp.issparse(X_encoded):
+        return
+    codes = X_encoded[:, X_encoded.shape[1] - len(spec["categorical"]) :]
+    unknown = np.flatnonzero((codes == _UNKNOWN).any(axis=0))
+    if not len(unknown):
+        return
+    names = getattr(estimator, "feature_names_in_", None)
+    columns = [spec["categorical"][i] for i in unknown]
+    shown = [str(names[j]) for j in columns] if names is not None else columns
+    warnings.warn(
+        f"Categorical columns {shown} of X hold categories that the input "
+        "encoding, learned by the first fit or partial_fit, does not know; they "
+        "train as 'unknown', as a category first seen at predict time does. To "
+        "learn them, give the columns a pandas category dtype that lists every "
+        "category before the first partial_fit (its categories are then taken "
+        "from the dtype), or fit again without warm_start.",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 _PIECEWISE = ("piecewise_linear", "piecewise_linear_tree")

@@ -314,3 +314,180 @@ def test_numpy_input_unchanged_by_the_new_parameters():
         b = MultiTaskClassifier(**SMALL, numeric_scaling=None).fit(X, y)
     assert a.module_.__class__.__name__ == "SharedBottomNetwork"
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_numpy_categorical_indices_keep_their_values():
+    # Categories are learned from the values as given, not from float32 casts
+    # (0.1 as float32 is not 0.1, and ids above 2**24 would merge).
+    rng = np.random.RandomState(0)
+    X = np.c_[rng.normal(size=60), rng.choice([0.1, 0.2, 0.3], 60)]
+    holder = _Holder(categorical_features=[1])
+    validate_inputs(holder, X, reset=True, dtype=np.float32)
+    assert holder.inputs_["categories"] == [[0.1, 0.2, 0.3]]
+    codes = validate_inputs(holder, X, reset=False, dtype=(np.float64, np.float32))
+    np.testing.assert_array_equal(
+        codes[:, -1], np.searchsorted([0.1, 0.2, 0.3], X[:, 1]) + 2
+    )
+    ids = np.c_[rng.normal(size=60), rng.choice([16777217, 16777219, 16777221], 60)]
+    holder = _Holder(categorical_features=np.array([False, True]))
+    validate_inputs(holder, ids.astype(np.int64), reset=True, dtype=np.float32)
+    assert holder.inputs_["categories"] == [[16777217, 16777219, 16777221]]
+
+
+def test_numpy_object_array_with_a_string_categorical_column():
+    X, y = _frame(80)
+    frame = X[["num", "city"]]
+    array = frame.to_numpy(dtype=object)
+    from_array = MultiTaskNeuralEstimator(categorical_features=[1], **SMALL)
+    from_frame = MultiTaskNeuralEstimator(**SMALL)
+    from_array.fit(array, y)
+    from_frame.fit(frame, y)
+    assert from_array.inputs_["categories"] == [["oslo", "paris", "rome"]]
+    # The same encoding and network: the same predictions.
+    np.testing.assert_array_equal(from_array.predict(array), from_frame.predict(frame))
+
+
+@pytest.mark.parametrize(
+    "values, dtype",
+    [
+        (pd.date_range("2020-01-01", periods=120), "datetime64"),
+        (pd.to_timedelta(np.arange(120), unit="D"), "timedelta64"),
+        (np.arange(120) + 1j, "complex128"),
+    ],
+)
+def test_non_numeric_dtypes_beside_a_categorical_column_are_refused(values, dtype):
+    # to_numpy(float) would turn them into numbers silently; a numeric-only X
+    # refuses them, and so does a mixed one.
+    X, y = _frame()
+    X["when"] = values
+    est = MultiTaskNeuralEstimator(**SMALL)
+    with pytest.raises(
+        ValueError,
+        match=rf"Column 'when' of X \(dtype {dtype}.*not numeric; Encode it as numbers",
+    ):
+        est.fit(X, y)
+
+
+def test_predict_time_column_kind_errors_name_the_column():
+    X, y = _frame()
+    est = MultiTaskNeuralEstimator(**SMALL).fit(X, y)
+    with pytest.raises(
+        ValueError,
+        match=r"Column 'num' of X \(dtype str\) is not numeric; it was numeric in fit",
+    ):
+        est.predict(X.assign(num=X.num.astype(str)))
+    numbers = X.assign(city=1.0, flag=1.0, grade=1.0).to_numpy(dtype=np.float64)
+    with pytest.raises(
+        ValueError,
+        match=r"Column 1 of X holds numbers \(dtype float64\), but its categories "
+        r"in fit were not numbers \('oslo', 'paris', 'rome'\)",
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # no feature names
+            est.predict(numbers)
+    with pytest.raises(
+        ValueError,
+        match=r"X must be numeric, as it was in fit \(non-numeric columns: \['x'\]\)",
+    ):
+        plain = MultiTaskNeuralEstimator(**SMALL).fit(pd.DataFrame({"x": X.num}), y)
+        plain.predict(pd.DataFrame({"x": X.city}))
+
+
+def test_unhashable_category_values_error_names_the_column():
+    X, y = _frame(20)
+    X["tags"] = [["a"]] * 20
+    with pytest.raises(
+        TypeError, match=r"Categorical column 'tags' of X holds list values"
+    ):
+        MultiTaskNeuralEstimator(**SMALL).fit(X, y)
+    est = MultiTaskNeuralEstimator(**SMALL).fit(
+        X.drop(columns="tags").assign(tags="a"), y
+    )
+    with pytest.raises(
+        TypeError, match=r"Categorical column 'tags' of X holds list values"
+    ):
+        est.predict(X)
+
+
+def test_values_beyond_float32_are_scaled_or_refused_by_name():
+    X, y = _frame()
+    X = X[["num"]].assign(big=X.num * 1e300)
+    est = MultiTaskNeuralEstimator(numeric_scaling="quantile", **SMALL).fit(X, y)
+    same = MultiTaskNeuralEstimator(numeric_scaling="quantile", **SMALL).fit(
+        X.assign(big=X.num), y
+    )
+    # A monotone rescaling of a column leaves its quantile-normal map unchanged.
+    got, want = est.predict(X), same.predict(X.assign(big=X.num))
+    np.testing.assert_array_equal(got[:, 0], want[:, 0])
+    np.testing.assert_allclose(
+        got[:, 1].astype(float), want[:, 1].astype(float), rtol=1e-9
+    )
+    with pytest.raises(
+        ValueError, match=r"too large for dtype\('float32'\); a numeric_scaling"
+    ):
+        MultiTaskNeuralEstimator(numeric_scaling=None, **SMALL).fit(X, y)
+
+
+def test_partial_fit_takes_categories_from_the_dtype():
+    X, y = _frame(40)
+    dtype = pd.CategoricalDtype(["hi", "lo", "mid"])
+    X = X.assign(grade=X.grade.astype(str).astype(dtype))
+    first = X.iloc[:10].assign(
+        grade=pd.Series(["hi"] * 10).astype(dtype).values, flag=True
+    )
+    est = MultiTaskNeuralEstimator(**SMALL).partial_fit(first, y.iloc[:10])
+    cats = dict(zip(est.inputs_["categorical"], est.inputs_["categories"]))
+    assert cats[2] == [False, True] and cats[3] == ["hi", "lo", "mid"]
+    assert cats[1] == sorted(set(first.city))  # a str column: what it holds
+    # A full fit keeps the categories the rows hold, as HistGradientBoosting.
+    fitted = MultiTaskNeuralEstimator(**SMALL).fit(first, y.iloc[:10])
+    fitted_cats = dict(zip(fitted.inputs_["categorical"], fitted.inputs_["categories"]))
+    assert fitted_cats[2] == [True] and fitted_cats[3] == ["hi"]
+
+
+def test_later_unknown_categories_warn_in_partial_fit_and_warm_start():
+    X, y = _frame(60)
+    est = MultiTaskNeuralEstimator(**SMALL)
+    est.partial_fit(X[X.city != "oslo"], y[X.city != "oslo"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        est.partial_fit(X[X.city == "rome"], y[X.city == "rome"])  # known: silent
+    with pytest.warns(
+        UserWarning,
+        match=r"Categorical columns \['city'\] of X hold categories that the input",
+    ):
+        est.partial_fit(X, y)
+    warm = MultiTaskNeuralEstimator(warm_start=True, **SMALL)
+    warm.fit(X[X.city != "oslo"], y[X.city != "oslo"])
+    with pytest.warns(UserWarning, match=r"\['city'\].*fit again without warm_start"):
+        warm.fit(X, y)
+
+
+def test_unknown_and_missing_embeddings_start_at_zero():
+    from sklearn_mtl.nn import CategoricalEmbedding
+
+    torch = pytest.importorskip("torch")
+    m = CategoricalEmbedding([3, 5], 4)
+    rows = m.table.weight.detach()
+    # Codes 0 and 1 of each column (rows 0, 1 and 3, 4) are zero; the rest drawn.
+    assert torch.equal(rows[[0, 1, 3, 4]], torch.zeros(4, 4))
+    assert (rows[[2, 5, 6, 7]] != 0).all()
+    # End to end: fit without NaN in an embedded column, then an unseen category
+    # and a missing one reach the network as the same zero vector.
+    X, y = _frame()
+    est = MultiTaskNeuralEstimator(one_hot_max_size=0, **SMALL).fit(X, y)
+    new = X.iloc[:5].copy()
+    unknown = new.assign(city="lima")
+    missing = new.assign(city=None)
+    np.testing.assert_array_equal(est.predict(unknown), est.predict(missing))
+    assert not np.array_equal(est.predict(unknown), est.predict(new))
+
+
+def test_numpy_predict_after_a_dataframe_fit_warns_once():
+    X, y = _frame()
+    est = MultiTaskNeuralEstimator(**SMALL).fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.predict(X.to_numpy(dtype=object))
+    names = [w for w in caught if "valid feature names" in str(w.message)]
+    assert len(names) == 1

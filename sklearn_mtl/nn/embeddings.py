@@ -70,6 +70,14 @@ class CategoricalEmbedding(nn.Module):
         self.register_buffer("offsets", torch.tensor(starts, dtype=torch.long))
         self.table = nn.Embedding(sum(cards), d_embedding)
         nn.init.uniform_(self.table.weight, -1.0, 1.0)
+        # The "unknown" and "missing" codes (0 and 1) start at zero, the init's
+        # mean: a category first seen at predict time never trains, nor does
+        # "missing" when fit saw no missing value, and a random vector there
+        # would move the prediction at random (one-hot sets no column for an
+        # unknown category).
+        with torch.no_grad():
+            reserved = torch.tensor(starts, dtype=torch.long)
+            self.table.weight[torch.cat([reserved, reserved + 1])] = 0.0
 
     def forward(self, codes):
         return self.table(codes.long() + self.offsets)
