@@ -55,7 +55,7 @@ from ._inputs import (
     warn_unknown_categories,
 )
 from ._sparse import as_device_tensor
-from ._state import plain_state, restore
+from ._state import BUILD_PARAMS, plain_state, restore
 from ._tasks import (
     build_tasks,
     resolve_per_task,
@@ -511,6 +511,10 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         else:
             self.__dict__.pop("classes_", None)
         self.engine_ = plan.engine
+        # What the network was built from: a restored model is rebuilt from
+        # these, whatever set_params changed after fit.
+        params = self.get_params(deep=False)
+        self._built_with = {k: params[k] for k in BUILD_PARAMS if k in params}
 
     def _train(self, plan, incremental):
         engine = self.engine_

@@ -47,9 +47,12 @@ def _check_exportable(est) -> None:
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(est)
-    if getattr(est, "precision", "float32") != "float32":
+    # The precision predictions run in: the engine's, set by the last training
+    # call (a set_params after fit does not change them).
+    precision = getattr(est.engine_, "precision", "float32")
+    if precision != "float32":
         raise ValueError(
-            f"{type(est).__name__} with precision={est.precision!r} cannot be "
+            f"{type(est).__name__} with precision={precision!r} cannot be "
             "exported to ONNX: its predictions run under bfloat16 autocast, which "
             "an ONNX float32 graph does not reproduce. Refit with "
             "precision='float32'."
@@ -201,7 +204,8 @@ def export_network(est, opset: int, exporter: str = "dynamo"):
     n_in = encoded_width(est.inputs_)
     example = torch.zeros(2, n_in, dtype=torch.float32)
     width = int(est.tasks_.offsets[-1])
-    described = f"architecture={est.architecture!r}" + (
+    built = getattr(est, "_built_with", {})
+    described = f"architecture={built.get('architecture', est.architecture)!r}" + (
         "" if est.trunk is None else f", trunk={est.trunk!r}"
     )
     try:
@@ -591,6 +595,22 @@ def _columns(est, inputs):
             "columns with known widths (one tensor, or one per column as "
             f"skl2onnx makes from a DataFrame); got widths {widths}."
         )
+    names = getattr(est, "feature_names_in_", None)
+    given = [v.raw_name for v in inputs]
+    if names is not None and len(inputs) > 1:
+        names = [str(n) for n in names]
+        known = [n for n in given if n in names]
+        if known and (len(known) != len(given) or set(known) != set(names)):
+            raise ValueError(
+                f"The ONNX inputs {given} of {type(est).__name__} are not the "
+                f"columns it was fitted on, {names}: give one input per column, "
+                "named as in fit (e.g. a sample of the training DataFrame)."
+            )
+        if known:
+            # One input per column, by name: read in the order of fit, whatever
+            # the order the inputs were given in.
+            order = [given.index(n) for n in names]
+            inputs, widths = [inputs[i] for i in order], [widths[i] for i in order]
     out = []
     for variable, width in zip(inputs, widths):
         is_string = isinstance(variable.type, StringTensorType)

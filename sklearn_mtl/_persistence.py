@@ -43,7 +43,13 @@ from ._estimator import (
     resolve_device,
 )
 from ._inputs import plain_inputs
-from ._state import FITTED_ATTRIBUTES, STATE_VERSION, TRUSTED_TYPES, restore
+from ._state import (
+    FITTED_ATTRIBUTES,
+    STATE_VERSION,
+    TRUSTED_TYPES,
+    plain_columns,
+    restore,
+)
 from ._tasks import Task
 
 __all__ = ["save", "load"]
@@ -174,7 +180,10 @@ def save(estimator, file) -> None:
         If a parameter has no data form, e.g. ``callbacks`` objects or a
         ``RandomState`` instance as ``random_state``. Set it to ``None``
         (``estimator.set_params(callbacks=None)``; the fitted model is not
-        changed by that) before saving, and set it again after loading.
+        changed by that) before saving, and set it again after loading. Also
+        if a skops-stored object holds types :func:`load` does not trust (a
+        fitted ``GridSearchCV`` holds its splitter and scorers): no file is
+        written.
 
     Examples
     --------
@@ -204,12 +213,27 @@ def save(estimator, file) -> None:
                 f"save stores a {type(estimator).__name__} with skops, which is not "
                 "installed: pip install 'sklearn-mtl[skops]'."
             ) from exc
-        if isinstance(file, str | os.PathLike):
-            file = os.fspath(file)
-        sio.dump(estimator, file, compression=zipfile.ZIP_DEFLATED)
+        data = sio.dumps(estimator, compression=zipfile.ZIP_DEFLATED)
+        foreign = sorted(set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES))
+        if foreign:
+            # A file load would refuse is not written: no one finds out later.
+            raise ValueError(
+                f"Cannot save {type(estimator).__name__}: it holds types "
+                f"{foreign} that sklearn_mtl.load does not trust, so load would "
+                "refuse the file. Save the fitted estimator itself (e.g. a "
+                "search's best_estimator_), or write the file with skops.io.dump "
+                "and read it with skops.io.load(file, trusted=[...])."
+            )
+        if hasattr(file, "write"):
+            file.write(data)
+        else:
+            with open(os.fspath(file), "wb") as f:
+                f.write(data)
         return
     cls = type(estimator)
     params = estimator.get_params(deep=False)
+    if "categorical_features" in params:
+        params["categorical_features"] = plain_columns(params["categorical_features"])
     encoded_params = {}
     for name, value in params.items():
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -52,7 +53,31 @@ FITTED_ATTRIBUTES = frozenset(
         "task_validation_scores_",
         "best_validation_score_",
         "best_loss_",
+        "_built_with",
     }
+)
+# The parameters the network, its loss weighting and its optimizer were built
+# from (recorded by a first fit as ``_built_with``): a model restored from a
+# file is rebuilt from these, not from parameters set after fit.
+BUILD_PARAMS = (
+    "architecture",
+    "num_embeddings",
+    "embedding_dim",
+    "n_ensemble",
+    "hidden_layer_sizes",
+    "activation",
+    "dropout",
+    "head_layer_sizes",
+    "n_experts",
+    "expert_layer_sizes",
+    "n_shared_experts",
+    "n_task_experts",
+    "n_levels",
+    "loss_weighting",
+    "loss_weighting_params",
+    "task_weights",
+    "class_weight",
+    "solver",
 )
 _BOOKKEEPING = frozenset(
     {"_sklearn_version", "_sklearn_mtl_version", "_sklearn_mtl_state"}
@@ -98,11 +123,24 @@ def _to_torch(a):
 
 
 # --------------------------------------------------------------------------- save
+def plain_columns(value):
+    """A pandas Index or Series of column names as a list of the same names.
+
+    ``categorical_features=X.select_dtypes(...).columns`` is natural to pass;
+    every file format stores the list.
+    """
+    if hasattr(value, "tolist") and not isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
 def plain_state(state: dict) -> dict:
     """``state`` (``BaseEstimator.__getstate__``) with the engine and tasks as data."""
     from . import __version__
 
     state = dict(state)
+    if "categorical_features" in state:
+        state["categorical_features"] = plain_columns(state["categorical_features"])
     engine = state.get("engine_")
     if engine is not None:
         saved = engine.get_state()
@@ -305,7 +343,6 @@ def restore(estimator, state) -> None:
 
 
 def _restore_fitted(estimator, state, engine, tasks) -> None:
-    from ._estimator import resolve_device
     from ._tasks import TaskSet
 
     missing = sorted({"n_features_in_", "inputs_", "task_names_", "_y_1d"} - set(state))
@@ -344,8 +381,38 @@ def _restore_fitted(estimator, state, engine, tasks) -> None:
         _fail(f"the weights have parts {sorted(tensors, key=str)}.")
 
     est = estimator
+    # The parameters too (a refit builds from them), then the network's own.
+    _check_size(est, state["inputs_"], task_set)
+    with _as_built(est, state.get("_built_with")):
+        _build(est, state, engine, tensors, task_set, batch_size, seed)
+
+
+@contextmanager
+def _as_built(estimator, built):
+    """The estimator's parameters as the network was built (``_built_with``)."""
+    if built is None:  # a file from before the record: its current parameters
+        yield
+        return
+    _check_type(built, dict, "_built_with")
+    unknown = sorted(set(built) - set(BUILD_PARAMS), key=str)
+    if unknown:
+        _fail(f"_built_with names {unknown}, which are not network parameters.")
+    current = {name: getattr(estimator, name) for name in built}
+    estimator.__dict__.update(built)
     try:
-        bound = _size_bound(est, state["inputs_"], task_set)
+        try:
+            estimator._validate_params()
+        except (TypeError, ValueError) as exc:
+            _fail(f"a parameter of _built_with is invalid: {exc}")
+        yield
+    finally:
+        estimator.__dict__.update(current)
+
+
+def _check_size(est, inputs, task_set) -> None:
+    """Refuse parameters that ask for a network above the size limit."""
+    try:
+        bound = _size_bound(est, inputs, task_set)
     except (TypeError, ValueError) as exc:
         _fail(f"its layer sizes are invalid: {exc}")
     if bound > MAX_NETWORK_PARAMETERS:
@@ -354,6 +421,13 @@ def _restore_fitted(estimator, state, engine, tasks) -> None:
             f"the limit of {MAX_NETWORK_PARAMETERS} "
             "(sklearn_mtl._state.MAX_NETWORK_PARAMETERS)."
         )
+
+
+def _build(est, state, engine, tensors, task_set, batch_size, seed) -> None:
+    """The engine of a restored model, its weights checked and loaded."""
+    from ._estimator import resolve_device
+
+    _check_size(est, state["inputs_"], task_set)
     device = est.device
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         warnings.warn(

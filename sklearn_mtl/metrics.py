@@ -747,15 +747,26 @@ def _fit_and_score_tasks(estimator, X, y, train, test, tasks, metrics):
     from sklearn.utils import _safe_indexing
 
     y_tasks = y[list(tasks)]
-    estimator.fit(_safe_indexing(X, train), y_tasks.iloc[train])
+    try:
+        estimator.fit(_safe_indexing(X, train), y_tasks.iloc[train])
+    except ValueError as exc:
+        # E.g. a task with one class, or none labelled, in this fold's training
+        # rows: the fold gives no score (as cross_validate's error_score=nan).
+        return [float("nan")] * len(tasks), [f"fit failed: {exc}"]
     model, transforms = _unwrap(estimator)
     outputs = _forward(model, transforms, _safe_indexing(X, test))
     columns = _task_columns(model, y_tasks.iloc[test])
-    scores = []
+    scores, failures = [], []
     for i, (task, metric) in enumerate(zip(model.tasks_.tasks, metrics)):
         data = _TaskData(task, model.tasks_.slice(outputs, i), columns[i], None)
-        scores.append(metric.score(data))
-    return scores
+        try:
+            scores.append(metric.score(data))
+        except ValueError as exc:
+            # E.g. a class of the test rows missing from the training rows,
+            # which a metric needing every class's probability cannot score.
+            scores.append(float("nan"))
+            failures.append(f"scoring {task.name!r} failed: {exc}")
+    return scores, failures
 
 
 def _verdict(low: float, high: float) -> str:
@@ -834,7 +845,8 @@ def transfer_report(
         - ``verdict``: ``"helps"`` when the interval lies above 0,
           ``"hurts (negative transfer)"`` when it lies below 0, else
           ``"no difference"``; ``"undetermined"`` with fewer than two folds
-          where both scores are defined;
+          where both scores are defined (a fold whose fit fails or whose
+          score is undefined scores NaN, with a warning);
         - ``joint_per_fold``, ``single_per_fold``: the scores of each fold
           (tuples).
 
@@ -845,8 +857,9 @@ def transfer_report(
         in one.
     ValueError
         When ``y`` has fewer than two tasks, ``cv`` yields fewer than two
-        folds or is invalid, ``confidence`` is not in (0, 1), or ``scoring``
-        names an unknown task or kind or a metric that does not fit a task.
+        folds or is invalid, ``confidence`` is not in (0, 1), ``scoring``
+        names an unknown task or kind or a metric that does not fit a task, or
+        every fit fails (the first fit's error).
 
     Notes
     -----
@@ -932,11 +945,24 @@ def transfer_report(
     )
     joint = np.full((len(splits), len(names)), np.nan)
     single = np.full((len(splits), len(names)), np.nan)
-    for (fold, job_tasks), scores in zip(jobs, results):
+    failed = []
+    for (fold, job_tasks), (scores, failures) in zip(jobs, results):
         if len(job_tasks) > 1:
             joint[fold] = scores
         else:
             single[fold, names.index(job_tasks[0])] = scores[0]
+        which = "joint model" if len(job_tasks) > 1 else f"{job_tasks[0]!r} alone"
+        failed.extend(f"fold {fold}, {which}: {f}" for f in failures)
+    fits = [f for f in failed if ": fit failed: " in f]
+    if len(fits) == len(jobs):
+        raise ValueError(f"Every fit of transfer_report failed; the first: {fits[0]}")
+    if failed:
+        warnings.warn(
+            f"transfer_report: {len(failed)} fits or scores failed and count as "
+            "NaN (left out of the gain and its interval): " + "; ".join(failed),
+            UserWarning,
+            stacklevel=2,
+        )
 
     rows = []
     for j, task in enumerate(tasks.tasks):

@@ -848,3 +848,39 @@ def test_transfer_report_errors():
         transfer_report(est, X, y, scoring="accuracy")
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         transfer_report(est, X[:50], y)
+
+
+def test_transfer_report_fold_that_cannot_be_fitted_or_scored_is_nan():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 2))
+    kind = np.array(["x", "y"] * 30, dtype=object)
+    kind[[3, 4]] = "z"  # both in fold 0's test rows: its training rows lack "z"
+    flag = np.where(X[:, 0] > 0, "yes", "no").astype(object)
+    flag[:20] = "no"  # fold 0's test rows: its training rows hold both classes
+    y = pd.DataFrame({"kind": kind, "flag": flag})
+    report = transfer_report(_tiny(), X, y, cv=KFold(3), scoring="f1_macro")
+    # f1_macro scores fold 0 ("z" is simply never predicted); "f1" (binary
+    # average on a multiclass task) needs each model's classes to be the task's.
+    assert np.isfinite(report.loc["kind", "joint_per_fold"]).all()
+    with pytest.warns(UserWarning, match=r"fold 0, 'kind' alone: scoring 'kind'"):
+        report = transfer_report(_tiny(), X, y, cv=KFold(3), scoring="f1")
+    assert np.isnan(report.loc["kind", "joint_per_fold"][0])
+    assert np.isfinite(report.loc["kind", "joint_per_fold"][1:]).all()
+    assert np.isfinite(report.loc["flag", "joint_per_fold"]).all()
+    # A training fold where a binary task has one class: that fit fails.
+    one = y.assign(flag=np.where(np.arange(60) < 20, "yes", "no"))
+    with pytest.warns(
+        UserWarning, match=r"fold 0, 'flag' alone: fit failed: .*one class"
+    ):
+        report = transfer_report(_tiny(), X, one, cv=KFold(3))
+    assert np.isnan(report.loc["flag", "single_per_fold"][0])
+
+
+def test_transfer_report_raises_when_every_fit_fails():
+    X, y = _data(n=90)
+    with pytest.raises(
+        ValueError,
+        match=r"Every fit of transfer_report failed; the first: fold 0, joint "
+        r"model: fit failed: .*hidden_layer_sizes",
+    ):
+        transfer_report(_tiny().set_params(hidden_layer_sizes=(0,)), X, y, cv=2)

@@ -530,3 +530,36 @@ def test_plain_numeric_model_imputes_nan_in_the_graph():
     result = _run(onx, X_new)
     assert np.isfinite(result["spend_value"]).all()
     _assert_matches(est, X_new, result, est.tasks_.tasks)
+
+
+def test_dataframe_inputs_are_read_by_name_not_position():
+    X, y = _raw_frame()
+    est = MultiTaskNeuralEstimator(
+        **SMALL, max_iter=5, random_state=0, task_types={"spend": "regression"}
+    ).fit(X, y)
+    # The sample's columns in another order: the graph's inputs keep their
+    # names, and each is read as the column of that name.
+    order = ["b", "city", "a", "member", "spike", "floor"]
+    onx = skl2onnx.to_onnx(
+        est, X[order][:1].astype({"city": object}), options={type(est): FAST}
+    )
+    sess = ort.InferenceSession(onx.SerializeToString())
+    assert [i.name for i in sess.get_inputs()] == order
+    names = [o.name for o in sess.get_outputs()]
+    result = dict(zip(names, sess.run(None, _feed(sess, X))))
+    _assert_matches(est, X, result, est.tasks_.tasks)
+    renamed = X[:1].rename(columns={"a": "age"}).astype({"city": object})
+    with pytest.raises(
+        ValueError, match=r"ONNX inputs \['age', .* are not the columns"
+    ):
+        skl2onnx.to_onnx(est, renamed, options={type(est): FAST})
+
+
+def test_precision_refusal_reads_the_trained_precision_not_set_params():
+    X, y = _data()
+    est = MultiTaskNeuralEstimator(
+        **SMALL, precision="bf16", max_iter=2, random_state=0
+    ).fit(X, y[["churn", "active"]])
+    est.set_params(precision="float32")  # predictions still run under bf16
+    with pytest.raises(ValueError, match=r"precision='bf16'"):
+        skl2onnx.to_onnx(est, X[:1].astype(np.float32))

@@ -1,5 +1,6 @@
 """Safe model files (save / load) and pickling."""
 
+import importlib.util
 import io
 import json
 import os
@@ -655,22 +656,36 @@ def test_newer_format_version_is_refused_clearly(tmp_path):
         MultiTaskClassifier.__new__(MultiTaskClassifier).__setstate__(state)
 
 
+def _set_built(meta, name, value):
+    """Set ``name`` in a file's record of the parameters the network was built with."""
+    pairs = meta["attributes"]["_built_with"]["__dict__"]
+    (pair,) = [p for p in pairs if p[0] == name]
+    pair[1] = value
+
+
 def test_oversized_network_is_refused_before_it_is_built(tmp_path):
     _, good = _fitted_state_file(tmp_path)
 
     def huge(meta):
-        meta["params"]["hidden_layer_sizes"] = {"__tuple__": [10**7, 10**7]}
+        _set_built(meta, "hidden_layer_sizes", {"__tuple__": [10**7, 10**7]})
 
     _tamper(good, tmp_path / "huge.mtl", meta_edit=huge)
     with pytest.raises(ValueError, match="network of up to .* above the limit"):
         load(tmp_path / "huge.mtl")
 
     def wider(meta):
-        meta["params"]["hidden_layer_sizes"] = {"__tuple__": [9]}
+        _set_built(meta, "hidden_layer_sizes", {"__tuple__": [9]})
 
     _tamper(good, tmp_path / "wide.mtl", meta_edit=wider)
     with pytest.raises(ValueError, match=r"weight '.*' has shape \(8, 3\).*\(9, 3\)"):
         load(tmp_path / "wide.mtl")
+
+    def params_only(meta):  # a refit would build from the parameters
+        meta["params"]["hidden_layer_sizes"] = {"__tuple__": [10**7, 10**7]}
+
+    _tamper(good, tmp_path / "params.mtl", meta_edit=params_only)
+    with pytest.raises(ValueError, match="network of up to .* above the limit"):
+        load(tmp_path / "params.mtl")
 
 
 def _edits():
@@ -774,3 +789,76 @@ def test_fuzzed_files_raise_value_error(tmp_path):
         except ValueError as exc:
             assert str(exc)
     assert loaded < len(cases) // 2
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        dict(activation="tanh"),  # same shapes: would load, predicting otherwise
+        dict(hidden_layer_sizes=(16,)),  # other shapes: would not load
+        dict(architecture="mmoe", loss_weighting="uncertainty", n_ensemble=2),
+    ],
+    ids=lambda p: "-".join(p),
+)
+def test_parameters_set_after_fit_do_not_change_the_restored_model(tmp_path, changed):
+    # The network is rebuilt from the parameters it was built with (_built_with),
+    # as the fitted model in memory keeps them; the new values stay parameters.
+    X = _X(60)
+    est = MultiTaskClassifier(**SMALL).fit(X, X[:, :2] > 0)
+    est.set_params(**changed)
+    save(est, tmp_path / "m.zip")
+    copies = [pickle.loads(pickle.dumps(est)), load(tmp_path / "m.zip")]
+    if importlib.util.find_spec("skops") is not None:
+        copies.append(_skops_round_trip(est)[0])
+    for copy in copies:
+        _assert_same_model(est, copy, X)
+        assert copy.get_params() == est.get_params()
+        assert copy._built_with["hidden_layer_sizes"] == (8,)
+    # A refit builds from the new parameters and records them.
+    assert est.fit(X, X[:, :2] > 0)._built_with["activation"] == est.activation
+
+
+def test_a_file_from_before_the_build_record_loads_from_its_parameters(tmp_path):
+    X = _X(60)
+    est = MultiTaskClassifier(**SMALL).fit(X, X[:, :2] > 0)
+    state = est.__getstate__()
+    del state["_built_with"]
+    old = MultiTaskClassifier.__new__(MultiTaskClassifier)
+    old.__setstate__(state)
+    _assert_same_model(est, old, X)
+    state["_built_with"] = {"hidden_layer_sizes": (8,), "color": "red"}
+    with pytest.raises(ValueError, match=r"_built_with names \['color'\]"):
+        MultiTaskClassifier.__new__(MultiTaskClassifier).__setstate__(state)
+
+
+def test_categorical_features_as_a_pandas_index_saves(tmp_path):
+    X = pd.DataFrame({"a": _X(60)[:, 0], "c": np.array(["x", "y", "z"] * 20)})
+    y = X["a"] > 0
+    columns = pd.Index(["c"])  # as X.select_dtypes(...).columns gives
+    est = MultiTaskClassifier(**SMALL, categorical_features=columns).fit(X, y)
+    save(est, tmp_path / "m.zip")
+    copies = [load(tmp_path / "m.zip"), pickle.loads(pickle.dumps(est))]
+    if importlib.util.find_spec("skops") is not None:
+        copies.append(_skops_round_trip(est)[0])
+    for copy in copies:
+        assert copy.categorical_features == ["c"]
+        np.testing.assert_array_equal(copy.predict_proba(X), est.predict_proba(X))
+
+
+def test_save_refuses_what_load_would_refuse_and_writes_nothing(tmp_path):
+    _skops()
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    X = _X(60)
+    search = GridSearchCV(
+        MultiTaskClassifier(**SMALL), {"alpha": [1e-4, 1e-3]}, cv=KFold(2)
+    ).fit(X, X[:, 0] > 0)
+    with pytest.raises(
+        ValueError, match=r"Cannot save GridSearchCV: it holds types \[.*KFold"
+    ):
+        save(search, tmp_path / "search.skops")
+    assert not (tmp_path / "search.skops").exists()
+    buffer = io.BytesIO()
+    save(search.best_estimator_, buffer)  # what the message suggests
+    buffer.seek(0)
+    _assert_same_model(search.best_estimator_, load(buffer), X)
