@@ -43,6 +43,7 @@ from scipy.special import ndtri
 from sklearn.utils.validation import validate_data
 
 from .nn import NUM_EMBEDDINGS, TabularEmbedding, numeric_embedding
+from .nn.embeddings import TWO_EDGES
 
 __all__ = [
     "NUMERIC_SCALINGS",
@@ -702,7 +703,12 @@ def fit_bins(spec: dict, X, targets, kinds, kind: str, n_bins: int) -> dict:
     ``kinds`` the task kinds. Returns a new spec with ``"bins"`` set.
     """
     import torch
-    from rtdl_num_embeddings import compute_bins
+    from rtdl_num_embeddings import compute_bins as rtdl_bins
+
+    def compute_bins(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=TWO_EDGES)
+            return rtdl_bins(*args, **kwargs)
 
     n_num = len(spec["numeric"])
     x = np.asarray(X[:, :n_num], dtype=np.float32)

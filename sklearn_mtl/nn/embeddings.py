@@ -12,11 +12,17 @@ Pure torch: no numpy, no scikit-learn.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
 #: ``num_embeddings`` values and what they build.
 NUM_EMBEDDINGS = ("piecewise_linear", "piecewise_linear_tree", "periodic")
+
+
+# rtdl_num_embeddings' warning for a feature with one bin (two edges).
+TWO_EDGES = r"The \d+-th feature has just two bin edges"
 
 
 def numeric_embedding(kind: str, n_features: int, d_embedding: int, bins=None):
@@ -37,9 +43,13 @@ def numeric_embedding(kind: str, n_features: int, d_embedding: int, bins=None):
     import rtdl_num_embeddings as rtdl
 
     if kind in ("piecewise_linear", "piecewise_linear_tree"):
-        return rtdl.PiecewiseLinearEmbeddings(
-            bins, d_embedding, activation=False, version="B"
-        )
+        with warnings.catch_warnings():
+            # A column with two values (a 0/1 flag) or one has one bin: linear,
+            # as intended; rtdl warns for each, naming its index in the block.
+            warnings.filterwarnings("ignore", message=TWO_EDGES)
+            return rtdl.PiecewiseLinearEmbeddings(
+                bins, d_embedding, activation=False, version="B"
+            )
     if kind == "periodic":
         return rtdl.PeriodicEmbeddings(n_features, d_embedding, lite=True)
     raise ValueError(
