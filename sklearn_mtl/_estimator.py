@@ -9,6 +9,7 @@ one call, and reads results: it never touches batches, optimizers or callbacks.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from abc import ABCMeta, abstractmethod
 from functools import partial
@@ -513,8 +514,15 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         self.engine_ = plan.engine
         # What the network was built from: a restored model is rebuilt from
         # these, whatever set_params changed after fit.
+        # Copies: a dict parameter changed in place after fit changes nothing.
         params = self.get_params(deep=False)
-        self._built_with = {k: params[k] for k in BUILD_PARAMS if k in params}
+        self._built_with = {
+            k: copy.deepcopy(params[k]) for k in BUILD_PARAMS if k in params
+        }
+
+    def _built(self, name):
+        """A parameter as the network was built (``_built_with``), else as set."""
+        return getattr(self, "_built_with", {}).get(name, getattr(self, name))
 
     def _train(self, plan, incremental):
         engine = self.engine_
@@ -550,6 +558,9 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             callbacks__stopping__warm=epochs_before > 0,
         )
         plan.started = True
+        if hasattr(self, "_built_with"):
+            # Each training call sets the precision the model then predicts in.
+            self._built_with["precision"] = self.precision
         try:
             engine.partial_fit(plan.data)
         except TrainingDivergedError:
@@ -722,7 +733,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         if not hasattr(self.engine_.module_, "gates"):
             raise ValueError(
                 f"gate_weights needs a gated architecture ('mmoe', 'omoe', 'cgc', "
-                f"'ple'); this model has architecture={self.architecture!r}, "
+                f"'ple'); this model has architecture={self._built('architecture')!r}, "
                 "which has no gates."
             )
         X_t = self._to_tensor(X)

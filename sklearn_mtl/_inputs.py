@@ -280,7 +280,10 @@ def _dtype_categories(column):
 def _column_values(X, j) -> np.ndarray:
     if _is_dataframe(X):
         return X.iloc[:, j].to_numpy(dtype=object)
-    return np.asarray(X)[:, j]
+    values = np.asarray(X)[:, j]
+    # A string array (a list of lists holding strings) is matched as objects,
+    # as an object array is: its categories are strings, not numbers.
+    return values.astype(object) if values.dtype.kind in "US" else values
 
 
 def _missing(values: np.ndarray) -> np.ndarray:
@@ -397,7 +400,8 @@ def _fit_numeric(x: np.ndarray, scaling) -> dict:
     elif scaling == "robust":
         q25, q75 = np.quantile(filled, [0.25, 0.75], axis=0)
         scale = q75 - q25
-        std = filled.std(axis=0)
+        with np.errstate(over="ignore"):  # a huge value: refused when encoded
+            std = filled.std(axis=0)
         scale = np.where(scale > 0, scale, np.where(std > 0, std, 1.0))
         spec["center"], spec["scale"] = median, scale
     return spec
@@ -506,7 +510,8 @@ def validate_inputs(estimator, X, *, reset: bool, dtype, dtype_categories=False)
         spec["bins"] = None
         estimator.inputs_ = spec
     spec = estimator.inputs_
-    # Prediction on tabular data runs in float64, as on float64 arrays.
+    # Encoded in the array's float dtype when it is one of ``dtype``'s (float32
+    # input stays float32), else in the first: float64 for DataFrames.
     if isinstance(dtype, tuple | list):
         given = X.dtype if isinstance(X, np.ndarray) else None
         out_dtype = given if given in dtype else dtype[0]
@@ -517,15 +522,7 @@ def validate_inputs(estimator, X, *, reset: bool, dtype, dtype_categories=False)
         if plain and not np.isnan(X).any():
             if X.dtype == out_dtype:
                 return X  # the fast path: exactly what validate_data returned
-            with np.errstate(over="ignore"):  # an overflow is refused below
-                out = X.astype(out_dtype)
-            if not np.isfinite(out).all():
-                raise ValueError(
-                    "Input X contains infinity or a value too large for "
-                    f"dtype({np.dtype(out_dtype).name!r}); a numeric_scaling "
-                    "('quantile' or 'robust') brings such values into range."
-                )
-            return out
+            return _cast(X, out_dtype, spec, estimator)
     x = _transform_numeric(_numeric_block(X, spec["numeric"]), spec)
     codes = [
         _codes(_column_values(X, j), cats, _name(X, j))
@@ -533,7 +530,35 @@ def validate_inputs(estimator, X, *, reset: bool, dtype, dtype_categories=False)
     ]
     parts = [x] + ([np.column_stack(codes)] if codes else [])
     out = np.hstack(parts) if len(parts) > 1 else parts[0]
-    return np.ascontiguousarray(out, dtype=out_dtype)
+    return _cast(out, out_dtype, spec, estimator)
+
+
+def _cast(out: np.ndarray, dtype, spec: dict, estimator) -> np.ndarray:
+    """``out`` (encoded columns) in ``dtype``; values beyond its range refused.
+
+    The encoded columns start with ``spec["numeric"]``'s, so a column that
+    overflows is named as ``feature_names_in_`` names it (else by index).
+    """
+    with np.errstate(over="ignore"):  # an overflow is refused below
+        cast = np.ascontiguousarray(out, dtype=dtype)
+    if np.isfinite(cast).all():
+        return cast
+    numeric = spec["numeric"]
+    bad = np.flatnonzero(~np.isfinite(cast[:, : len(numeric)]).all(0))
+    given = getattr(estimator, "feature_names_in_", None)
+    names = ", ".join(
+        str(numeric[i]) if given is None else repr(str(given[numeric[i]])) for i in bad
+    )
+    raise ValueError(
+        "Input X contains infinity or a value too large for "
+        f"dtype({np.dtype(dtype).name!r}) in columns [{names}]"
+        + (
+            f" (after numeric_scaling={spec['scaling']!r})"
+            if spec["scaling"] is not None
+            else ""
+        )
+        + "; numeric_scaling='quantile' brings such values into range."
+    )
 
 
 def warn_unknown_categories(estimator, X_encoded) -> None:
@@ -561,7 +586,7 @@ def warn_unknown_categories(estimator, X_encoded) -> None:
         "category before the first partial_fit (its categories are then taken "
         "from the dtype), or fit again without warm_start.",
         UserWarning,
-        stacklevel=4,
+        stacklevel=6,  # the user's fit / partial_fit (through _fit_context)
     )
 
 

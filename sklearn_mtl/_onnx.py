@@ -204,9 +204,9 @@ def export_network(est, opset: int, exporter: str = "dynamo"):
     n_in = encoded_width(est.inputs_)
     example = torch.zeros(2, n_in, dtype=torch.float32)
     width = int(est.tasks_.offsets[-1])
-    built = getattr(est, "_built_with", {})
-    described = f"architecture={built.get('architecture', est.architecture)!r}" + (
-        "" if est.trunk is None else f", trunk={est.trunk!r}"
+    trunk = est._built("trunk")
+    described = f"architecture={est._built('architecture')!r}" + (
+        "" if trunk is None else f", trunk={trunk!r}"
     )
     try:
         with torch.no_grad():

@@ -180,7 +180,9 @@ def save(estimator, file) -> None:
         If a parameter has no data form, e.g. ``callbacks`` objects or a
         ``RandomState`` instance as ``random_state``. Set it to ``None``
         (``estimator.set_params(callbacks=None)``; the fitted model is not
-        changed by that) before saving, and set it again after loading. Also
+        changed by that) before saving, and set it again after loading. If
+        the fitted network was built with a ``trunk`` (code, which a file does
+        not store: use pickle for such a model). Also
         if a skops-stored object holds types :func:`load` does not trust (a
         fitted ``GridSearchCV`` holds its splitter and scorers): no file is
         written.
@@ -231,6 +233,16 @@ def save(estimator, file) -> None:
                 f.write(data)
         return
     cls = type(estimator)
+    built_trunk = estimator._built("trunk") if hasattr(estimator, "engine_") else None
+    if built_trunk is not None:
+        # The network's trunk is the user's code: a file without code cannot
+        # rebuild it (setting trunk=None would only make a file that fails).
+        raise ValueError(
+            f"Cannot save a {cls.__name__} whose network was built with "
+            f"trunk={built_trunk!r}: a safe model file stores no code, and the "
+            "trunk is code. Use pickle or joblib for this model (and load only "
+            "files you trust)."
+        )
     params = estimator.get_params(deep=False)
     if "categorical_features" in params:
         params["categorical_features"] = plain_columns(params["categorical_features"])

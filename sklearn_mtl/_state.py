@@ -78,6 +78,9 @@ BUILD_PARAMS = (
     "task_weights",
     "class_weight",
     "solver",
+    "trunk",
+    "trunk_kwargs",
+    "precision",
 )
 _BOOKKEEPING = frozenset(
     {"_sklearn_version", "_sklearn_mtl_version", "_sklearn_mtl_state"}

@@ -298,15 +298,15 @@ class TaskWeightCurveDisplay:
         model, _ = _fitted_model(estimator)
         display = cls(
             task_weight_curves=model.task_weight_curves_,
-            loss_weighting=model.loss_weighting,
+            loss_weighting=model._built("loss_weighting"),
         )
         return display.plot(ax=ax, line_kwargs=line_kwargs)
 
 
 def _expert_labels(model, n_experts: int) -> list[str]:
     """Names of the gate columns: shared experts first, then the task's own."""
-    if model.architecture in ("cgc", "ple"):
-        n_shared = model.n_shared_experts
+    if model._built("architecture") in ("cgc", "ple"):
+        n_shared = model._built("n_shared_experts")
         return [f"shared {i}" for i in range(n_shared)] + [
             f"own {i}" for i in range(n_experts - n_shared)
         ]

@@ -769,6 +769,12 @@ def _fit_and_score_tasks(estimator, X, y, train, test, tasks, metrics):
     return scores, failures
 
 
+def _mean_defined(scores: np.ndarray) -> float:
+    """The mean of the defined (finite) scores; NaN, quietly, when none is."""
+    defined = scores[np.isfinite(scores)]
+    return float(defined.mean()) if defined.size else float("nan")
+
+
 def _verdict(low: float, high: float) -> str:
     if not (np.isfinite(low) and np.isfinite(high)):
         return "undetermined"
@@ -859,7 +865,8 @@ def transfer_report(
         When ``y`` has fewer than two tasks, ``cv`` yields fewer than two
         folds or is invalid, ``confidence`` is not in (0, 1), ``scoring``
         names an unknown task or kind or a metric that does not fit a task, or
-        every fit fails (the first fit's error).
+        every fit of one model (the joint one, or a task's alone) fails: its
+        first error.
 
     Notes
     -----
@@ -945,21 +952,32 @@ def transfer_report(
     )
     joint = np.full((len(splits), len(names)), np.nan)
     single = np.full((len(splits), len(names)), np.nan)
-    failed = []
+    failed = {}  # (model, failure) -> folds
     for (fold, job_tasks), (scores, failures) in zip(jobs, results):
         if len(job_tasks) > 1:
             joint[fold] = scores
         else:
             single[fold, names.index(job_tasks[0])] = scores[0]
-        which = "joint model" if len(job_tasks) > 1 else f"{job_tasks[0]!r} alone"
-        failed.extend(f"fold {fold}, {which}: {f}" for f in failures)
-    fits = [f for f in failed if ": fit failed: " in f]
-    if len(fits) == len(jobs):
-        raise ValueError(f"Every fit of transfer_report failed; the first: {fits[0]}")
+        which = "the joint model" if len(job_tasks) > 1 else f"{job_tasks[0]!r} alone"
+        for failure in failures:
+            failed.setdefault((which, failure), []).append(fold)
+    for (which, failure), folds in failed.items():
+        if failure.startswith("fit failed") and len(folds) == len(splits):
+            # Not a fold's accident: the settings (or the data) fail this model.
+            raise ValueError(
+                f"transfer_report: every fit of {which} failed; the first: "
+                f"{failure.removeprefix('fit failed: ')}"
+            )
     if failed:
+        lines = [
+            f"fold{'s' if len(folds) > 1 else ''} {', '.join(map(str, folds))}, "
+            f"{which}: {failure}"
+            for (which, failure), folds in failed.items()
+        ]
         warnings.warn(
-            f"transfer_report: {len(failed)} fits or scores failed and count as "
-            "NaN (left out of the gain and its interval): " + "; ".join(failed),
+            f"transfer_report: {sum(map(len, failed.values()))} fits or scores "
+            "failed and count as NaN (left out of the gain and its interval):\n"
+            + "\n".join(lines),
             UserWarning,
             stacklevel=2,
         )
@@ -980,8 +998,8 @@ def transfer_report(
                 "kind": task.kind,
                 "metric": metrics[j].name,
                 "n_labelled": int((~_labelled_values(columns[j], task.name)[1]).sum()),
-                "joint": float(np.nanmean(joint[:, j])),
-                "single": float(np.nanmean(single[:, j])),
+                "joint": _mean_defined(joint[:, j]),
+                "single": _mean_defined(single[:, j]),
                 "gain": float(diff.mean()) if diff.size else float("nan"),
                 "ci_low": float(low),
                 "ci_high": float(high),

@@ -423,9 +423,43 @@ def test_values_beyond_float32_are_scaled_or_refused_by_name():
         got[:, 1].astype(float), want[:, 1].astype(float), rtol=1e-9
     )
     with pytest.raises(
-        ValueError, match=r"too large for dtype\('float32'\); a numeric_scaling"
+        ValueError,
+        match=r"too large for dtype\('float32'\) in columns \['big'\]; "
+        r"numeric_scaling='quantile' brings",
     ):
         MultiTaskNeuralEstimator(numeric_scaling=None, **SMALL).fit(X, y)
+
+
+@pytest.mark.parametrize("scaling", ["robust", None])
+def test_values_beyond_float32_are_refused_on_every_encoding_path(scaling):
+    # Robust scaling keeps outliers out of range; NaN (no scaling) takes the
+    # encoding path of raw data: both refuse by name, neither trains on inf.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30, 3))
+    X[0, 1] = 1e300
+    X[3, 2] = np.nan
+    after = " \\(after numeric_scaling='robust'\\)" if scaling else ""
+    y = rng.normal(size=30)
+    good = np.where(np.isfinite(X) & (np.abs(X) < 1e3), X, 0.0)
+    est = MultiTaskNeuralEstimator(numeric_scaling=scaling, **SMALL).fit(good, y)
+    before = est.predict(good)
+    with pytest.raises(
+        ValueError, match=rf"dtype\('float32'\) in columns \[1\]{after}; "
+    ):
+        est.fit(X, y)
+    np.testing.assert_array_equal(est.predict(good), before)  # the fit is kept
+
+
+def test_string_array_categories_from_a_list_of_lists():
+    # np.asarray of a list of lists holding strings is a '<U' array: its
+    # categorical column is matched as strings, its numeric one parsed.
+    rows = [["a", 1.0], ["b", 2.0], ["a", 3.0], ["c", 4.0]] * 5
+    y = np.arange(20.0)
+    est = MultiTaskNeuralEstimator(categorical_features=[0], **SMALL).fit(rows, y)
+    assert est.inputs_["categories"] == [["a", "b", "c"]]
+    as_objects = np.array(rows, dtype=object)
+    np.testing.assert_array_equal(est.predict(rows), est.predict(as_objects))
+    assert est.predict([["zz", 1.0]]).shape == (1,)  # unknown, not an error
 
 
 def test_partial_fit_takes_categories_from_the_dtype():
@@ -455,12 +489,16 @@ def test_later_unknown_categories_warn_in_partial_fit_and_warm_start():
     with pytest.warns(
         UserWarning,
         match=r"Categorical columns \['city'\] of X hold categories that the input",
-    ):
+    ) as record:
         est.partial_fit(X, y)
     warm = MultiTaskNeuralEstimator(warm_start=True, **SMALL)
     warm.fit(X[X.city != "oslo"], y[X.city != "oslo"])
-    with pytest.warns(UserWarning, match=r"\['city'\].*fit again without warm_start"):
+    with pytest.warns(
+        UserWarning, match=r"\['city'\].*fit again without warm_start"
+    ) as warm_record:
         warm.fit(X, y)
+    # Both point at the caller's line, not into the package.
+    assert {w.filename for w in [*record, *warm_record]} == {__file__}
 
 
 def test_unknown_and_missing_embeddings_start_at_zero():

@@ -870,17 +870,44 @@ def test_transfer_report_fold_that_cannot_be_fitted_or_scored_is_nan():
     # A training fold where a binary task has one class: that fit fails.
     one = y.assign(flag=np.where(np.arange(60) < 20, "yes", "no"))
     with pytest.warns(
-        UserWarning, match=r"fold 0, 'flag' alone: fit failed: .*one class"
+        UserWarning, match=r"\nfold 0, 'flag' alone: fit failed: .*one class"
     ):
         report = transfer_report(_tiny(), X, one, cv=KFold(3))
     assert np.isnan(report.loc["flag", "single_per_fold"][0])
 
 
-def test_transfer_report_raises_when_every_fit_fails():
+def test_transfer_report_raises_when_every_fit_of_a_model_fails():
     X, y = _data(n=90)
     with pytest.raises(
         ValueError,
-        match=r"Every fit of transfer_report failed; the first: fold 0, joint "
-        r"model: fit failed: .*hidden_layer_sizes",
+        match=r"every fit of the joint model failed; the first: .*hidden_layer_sizes",
     ):
         transfer_report(_tiny().set_params(hidden_layer_sizes=(0,)), X, y, cv=2)
+    # Settings that fail the joint model and one task's single model only (the
+    # other tasks' clones drop the weight): not a fold's accident, an error.
+    with pytest.raises(
+        ValueError, match=r"every fit of the joint model failed; .*task_weights"
+    ):
+        transfer_report(_tiny(task_weights={"churn": -1.0}), X, y, cv=2)
+
+
+def test_transfer_report_warns_once_per_failure_with_its_folds():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 2))
+    # 'flag' is "yes" in rows 0-19 only: folds 0 and 2 train on rows 20-59,
+    # where it has one class (two folds, one line); fold 1 trains on both.
+    flag = np.where(np.arange(60) < 20, "yes", "no").astype(object)
+    y = pd.DataFrame({"flag": flag, "spend": X[:, 0]})
+    rows = np.arange(60)
+    one_class = (rows[20:], rows[:20])
+    cv = [one_class, (rows[10:50], np.r_[rows[:10], rows[50:]]), one_class]
+    with pytest.warns(UserWarning) as record:
+        report = transfer_report(_tiny(), X, y, cv=cv)
+    (message,) = [str(w.message) for w in record if "transfer_report" in str(w.message)]
+    lines = message.splitlines()
+    assert lines[0].startswith("transfer_report: 4 fits or scores failed")
+    assert lines[1].startswith("folds 0, 2, the joint model: fit failed: ")
+    assert lines[2].startswith("folds 0, 2, 'flag' alone: fit failed: ")
+    assert len(lines) == 3
+    assert np.isfinite(report.loc["spend", "gain"])
+    assert report.loc["flag", "verdict"] == "undetermined"

@@ -818,6 +818,48 @@ def test_parameters_set_after_fit_do_not_change_the_restored_model(tmp_path, cha
     assert est.fit(X, X[:, :2] > 0)._built_with["activation"] == est.activation
 
 
+class _WidthTrunk(torch.nn.Module):
+    """A user trunk whose width is a keyword: ``trunk_kwargs`` shape the network."""
+
+    def __init__(self, width=4):
+        super().__init__()
+        self.lin = torch.nn.LazyLinear(width)
+        self.out_features = width
+
+    def forward(self, x):
+        return torch.relu(self.lin(x))
+
+
+def test_training_precision_and_trunk_kwargs_are_part_of_the_build_record(tmp_path):
+    X = _X(60)
+    y = X[:, :2] > 0
+    est = MultiTaskClassifier(**SMALL, trunk=_WidthTrunk, trunk_kwargs={"width": 4})
+    est.fit(X, y)
+    assert est._built_with["trunk"] is _WidthTrunk
+    est.trunk_kwargs["width"] = 6  # in place: the record is a copy
+    est.set_params(trunk_kwargs={"width": 6})
+    assert est._built_with["trunk_kwargs"] == {"width": 4}
+    copy = pickle.loads(pickle.dumps(est))
+    _assert_same_model(est, copy, X)
+    assert copy.trunk_kwargs == {"width": 6}
+    # A file stores no code: a network built with a trunk is refused by name,
+    # also once trunk=None (the file would not rebuild the network).
+    for trunk in (_WidthTrunk, None):
+        with pytest.raises(ValueError, match=r"built with trunk=<class .*_WidthTrunk"):
+            save(est.set_params(trunk=trunk), tmp_path / "m.zip")
+    assert not (tmp_path / "m.zip").exists()
+    # The precision a training call ran in is the one the model predicts in,
+    # whatever set_params says after it; the next training call records anew.
+    est = MultiTaskClassifier(**SMALL).fit(X, y)
+    est.set_params(precision="bf16")
+    copy = pickle.loads(pickle.dumps(est))
+    assert copy.engine_.precision == "float32" and copy.precision == "bf16"
+    _assert_same_model(est, copy, X)
+    est.partial_fit(X, y)
+    assert est._built_with["precision"] == "bf16"
+    assert pickle.loads(pickle.dumps(est)).engine_.precision == "bf16"
+
+
 def test_a_file_from_before_the_build_record_loads_from_its_parameters(tmp_path):
     X = _X(60)
     est = MultiTaskClassifier(**SMALL).fit(X, X[:, :2] > 0)
