@@ -620,7 +620,7 @@ def predict(estimator, X, method="predict"):
     probas = [None] * len(tasks.tasks)
     for task, result in zip(wanted, results):
         probas[task] = result
-    return probas[0] if len(probas) == 1 else probas
+    return probas[0] if estimator._y_1d else probas
 
 
 def score(estimator, X, y, sample_weight=None) -> float:
@@ -639,4 +639,4 @@ def score(estimator, X, y, sample_weight=None) -> float:
     else:
         preds = [pred[:, j] for j in range(pred.shape[1])]
     columns = estimator.tasks_.match_columns(y)
-    return float(np.mean(estimator.tasks_.score(preds, columns, sample_weight)))
+    return estimator.tasks_.mean_score(preds, columns, sample_weight)

@@ -267,14 +267,16 @@ _ATTRIBUTES = """task_names_ : list of str
 
     validation_scores_ : list of float or None
         Mean per-task validation score per epoch (accuracy, or R2 for
-        regression), with early stopping; else None.
+        regression), with early stopping; else None. The mean is over the
+        tasks with a labelled validation row.
 
     best_validation_score_ : float or None
         Best of ``validation_scores_``.
 
     task_validation_scores_ : dict of str to list of float, or None
         Each task's validation score per epoch (accuracy, or R2 for
-        regression), with early stopping; else None.
+        regression), with early stopping; else None. NaN for a task without
+        a labelled row in the validation split.
 
     task_weight_curves_ : dict of str to list of float
         Each task's loss weight per epoch (mean over the epoch's batches) as

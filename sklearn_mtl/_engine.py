@@ -407,7 +407,8 @@ class MLPStopping(Callback):
             self.best_loss_ = min(self.best_loss_, loss)
         else:
             score = net.history[-1, "valid_score"]
-            if score < self.best_score_ + self.tol:
+            # NaN (no labelled validation row in any task) is no improvement.
+            if not score >= self.best_score_ + self.tol:
                 self.no_improvement_count_ += 1
             else:
                 self.no_improvement_count_ = 0
@@ -823,13 +824,18 @@ class MultiTaskEngine(NeuralNet):
         if not training:
             scores = stats[1 + 2 * n_tasks :]
             self.history.record("valid_task_scores", scores)
-            self._record("valid_score", sum(scores) / len(scores), lower=False)
+            # The mean over the tasks with a labelled validation row.
+            defined = [s for s in scores if not math.isnan(s)]
+            mean = sum(defined) / len(defined) if defined else math.nan
+            self._record("valid_score", mean, lower=False)
 
     def _record(self, key, value, lower=True):
         """Record ``key`` and ``key_best`` (as skorch's scoring callbacks do)."""
-        previous = [row[key] for row in self.history[:-1] if key in row]
-        best = not previous or (
-            value < min(previous) if lower else value > max(previous)
+        previous = [
+            row[key] for row in self.history[:-1] if key in row and row[key] == row[key]
+        ]  # NaN (an undefined score) is never the best
+        best = value == value and (
+            not previous or (value < min(previous) if lower else value > max(previous))
         )
         self.history.record(key, value)
         self.history.record(key + "_best", bool(best))

@@ -9,7 +9,6 @@ one call, and reads results: it never touches batches, optimizers or callbacks.
 
 from __future__ import annotations
 
-import copy
 import warnings
 from abc import ABCMeta, abstractmethod
 from functools import partial
@@ -142,6 +141,15 @@ def _check_callbacks(callbacks) -> list:
 
 
 _ENGINE_CALLBACKS = {"epoch_timer", "divergence", "stopping", "print_log"}
+
+
+def _copy_containers(value):
+    """``value`` with its dicts, lists and tuples copied, other objects shared."""
+    if isinstance(value, dict):
+        return {k: _copy_containers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple) and type(value) in (list, tuple):
+        return type(value)(_copy_containers(v) for v in value)
+    return value
 
 
 def _build_network(
@@ -359,7 +367,10 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             One flat array of labels (``classes=[0, 1]``, the form of
             :meth:`sklearn.neural_network.MLPClassifier.partial_fit` and of
             ``learning_curve(exploit_incremental_learning=True)``) gives every
-            classification task those labels. Ignored after the first call.
+            classification task those labels: for tasks with different label
+            sets give one array per task (two tasks that each show two labels
+            or more, none in common, raise a ValueError saying so). Ignored
+            after the first call.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each row, as in :meth:`fit`.
 
@@ -514,10 +525,12 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         self.engine_ = plan.engine
         # What the network was built from: a restored model is rebuilt from
         # these, whatever set_params changed after fit.
-        # Copies: a dict parameter changed in place after fit changes nothing.
+        # Containers are copied (a dict parameter changed in place after fit
+        # changes nothing); what they hold (a trunk, a module in trunk_kwargs)
+        # is kept by reference, never copied.
         params = self.get_params(deep=False)
         self._built_with = {
-            k: copy.deepcopy(params[k]) for k in BUILD_PARAMS if k in params
+            k: _copy_containers(params[k]) for k in BUILD_PARAMS if k in params
         }
 
     def _built(self, name):
@@ -763,7 +776,8 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         scores = [row["valid_score"] for row in history if "valid_score" in row]
         if scores:
             self.validation_scores_ = scores
-            self.best_validation_score_ = max(scores)
+            defined = [s for s in scores if not np.isnan(s)]
+            self.best_validation_score_ = max(defined) if defined else np.nan
             self.best_loss_ = None
             valid = [
                 row["valid_task_scores"]
@@ -829,7 +843,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             return _dask.predict(self, X, "predict_proba")
         outputs = self._outputs(X)
         probas = self.tasks_.predict_proba(outputs)
-        return probas[0] if len(probas) == 1 else probas
+        return probas[0] if self._y_1d else probas
 
     def _mean_task_score(self, X, y, sample_weight=None) -> float:
         check_is_fitted(self)
@@ -850,7 +864,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
                     "rows: it must be 1-D with one weight per row."
                 )
         preds = self.tasks_.predict(self._outputs(X))
-        return float(np.mean(self.tasks_.score(preds, columns, sample_weight)))
+        return self.tasks_.mean_score(preds, columns, sample_weight)
 
     def score(self, X, y, sample_weight=None):
         """Mean over tasks of each task's score on its labelled rows.
@@ -858,7 +872,9 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         Classification tasks score their accuracy, regression tasks their R2
         (as :meth:`sklearn.base.ClassifierMixin.score` and
         :meth:`sklearn.base.RegressorMixin.score` do for one task). A
-        DataFrame's columns are matched to the tasks by name.
+        DataFrame's columns are matched to the tasks by name. A task without a
+        labelled row in ``y`` is left out of the mean (its score is undefined);
+        a ``y`` without any label raises a ValueError.
 
         Parameters
         ----------
@@ -1076,8 +1092,9 @@ class MultiTaskNeuralEstimator(_BaseMultiTask):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes), or list
-            For one task, its ``(n_samples, n_classes)`` array; for several, a
-            list aligned with the tasks, ``None`` for regression tasks. Columns
+            For a 1-D ``y``, its ``(n_samples, n_classes)`` array; for a 2-D
+            ``y`` (even of one column, as ``classes_`` is then a list), a list
+            aligned with the tasks, ``None`` for regression tasks. Columns
             follow each task's ``classes`` order.
         """
         return self._predict_proba(X)
@@ -1235,8 +1252,9 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes), or list of ndarray
-            For one task, its ``(n_samples, n_classes)`` array; for several, a
-            list aligned with the tasks. Columns follow each task's ``classes``.
+            For a 1-D ``y``, its ``(n_samples, n_classes)`` array; for a 2-D
+            ``y`` (even of one column, as ``classes_`` is then a list), a list
+            aligned with the tasks. Columns follow each task's ``classes``.
         """
         return self._predict_proba(X)
 
@@ -1244,7 +1262,8 @@ class MultiTaskClassifier(ClassifierMixin, _BaseMultiTask):
         """Mean accuracy over tasks, each on its labelled rows.
 
         For one task this is :meth:`sklearn.base.ClassifierMixin.score`; with
-        several it handles tasks of different label types and missing labels.
+        several it handles tasks of different label types and missing labels
+        (a task without a labelled row in ``y`` is left out of the mean).
 
         Parameters
         ----------
@@ -1389,7 +1408,8 @@ class MultiTaskRegressor(RegressorMixin, _BaseMultiTask):
         """Mean R2 over tasks, each on its labelled rows.
 
         For one task this is :meth:`sklearn.base.RegressorMixin.score`; with
-        several it is the mean R2, skipping missing labels.
+        several it is the mean R2, skipping missing labels (a task without a
+        labelled row in ``y`` is left out of the mean).
 
         Parameters
         ----------

@@ -282,7 +282,8 @@ def _column_values(X, j) -> np.ndarray:
         return X.iloc[:, j].to_numpy(dtype=object)
     values = np.asarray(X)[:, j]
     # A string array (a list of lists holding strings) is matched as objects,
-    # as an object array is: its categories are strings, not numbers.
+    # as an object array is: its categories are strings, not numbers (numpy
+    # stores a NaN there as the string 'nan', a category; bytes are refused).
     return values.astype(object) if values.dtype.kind in "US" else values
 
 
@@ -400,8 +401,11 @@ def _fit_numeric(x: np.ndarray, scaling) -> dict:
     elif scaling == "robust":
         q25, q75 = np.quantile(filled, [0.25, 0.75], axis=0)
         scale = q75 - q25
-        with np.errstate(over="ignore"):  # a huge value: refused when encoded
-            std = filled.std(axis=0)
+        # The standard deviation of a column holding a huge value, computed
+        # without overflow (a variance would square 1e300).
+        peak = np.abs(filled).max(axis=0) if n else np.zeros(filled.shape[1])
+        peak = np.where(peak > 0, peak, 1.0)
+        std = (filled / peak).std(axis=0) * peak
         scale = np.where(scale > 0, scale, np.where(std > 0, std, 1.0))
         spec["center"], spec["scale"] = median, scale
     return spec

@@ -148,6 +148,29 @@ def _is_ours(obj) -> bool:
     return _CLASSES.get(type(obj).__name__) is type(obj)
 
 
+def _refuse_built_trunk(estimator) -> None:
+    """Refuse a model of this package (or one held in ``estimator``'s
+    parameters: a Pipeline's steps) whose network was built with a ``trunk``.
+
+    The trunk is the user's code: a file without code cannot rebuild it (and
+    setting ``trunk=None`` would only make a file that fails to load).
+    """
+    held = [estimator]
+    if hasattr(estimator, "get_params") and not _is_ours(estimator):
+        held += list(estimator.get_params(deep=True).values())
+    for model in held:
+        if not (_is_ours(model) and hasattr(model, "engine_")):
+            continue
+        trunk = model._built("trunk")
+        if trunk is not None:
+            raise ValueError(
+                f"Cannot save a {type(model).__name__} whose network was built "
+                f"with trunk={trunk!r}: a safe model file stores no code, and "
+                "the trunk is code. Use pickle or joblib for this model (and "
+                "load only files you trust)."
+            )
+
+
 def save(estimator, file) -> None:
     """Save a model to a file that :func:`load` reads without running code.
 
@@ -215,6 +238,7 @@ def save(estimator, file) -> None:
                 f"save stores a {type(estimator).__name__} with skops, which is not "
                 "installed: pip install 'sklearn-mtl[skops]'."
             ) from exc
+        _refuse_built_trunk(estimator)
         data = sio.dumps(estimator, compression=zipfile.ZIP_DEFLATED)
         foreign = sorted(set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES))
         if foreign:
@@ -233,16 +257,7 @@ def save(estimator, file) -> None:
                 f.write(data)
         return
     cls = type(estimator)
-    built_trunk = estimator._built("trunk") if hasattr(estimator, "engine_") else None
-    if built_trunk is not None:
-        # The network's trunk is the user's code: a file without code cannot
-        # rebuild it (setting trunk=None would only make a file that fails).
-        raise ValueError(
-            f"Cannot save a {cls.__name__} whose network was built with "
-            f"trunk={built_trunk!r}: a safe model file stores no code, and the "
-            "trunk is code. Use pickle or joblib for this model (and load only "
-            "files you trust)."
-        )
+    _refuse_built_trunk(estimator)
     params = estimator.get_params(deep=False)
     if "categorical_features" in params:
         params["categorical_features"] = plain_columns(params["categorical_features"])

@@ -262,6 +262,8 @@ class Task:
         """Targets as float64: class index, or standardised value (0 where missing)."""
         out = np.zeros(values.shape[0], dtype=np.float64)
         present = values[~missing]
+        if not present.size:  # no labelled row (an all-None column is object)
+            return out
         if self.kind == "regression":
             if present.dtype.kind not in "fiub":
                 raise ValueError(
@@ -670,7 +672,8 @@ class TaskSet:
     def score(self, predictions, columns, sample_weight=None) -> list[float]:
         """Each task's default score on its labelled rows: accuracy, or R2.
 
-        ``columns`` are in task order (see :meth:`match_columns`).
+        ``columns`` are in task order (see :meth:`match_columns`). A task
+        without a labelled row scores NaN.
         """
         from sklearn.metrics import accuracy_score, r2_score
 
@@ -683,10 +686,24 @@ class TaskSet:
         for task, pred, col in zip(self.tasks, predictions, columns):
             values, missing = _labelled_values(col, task.name)
             keep = ~missing
+            if not keep.any():
+                scores.append(float("nan"))
+                continue
             sw = None if sample_weight is None else np.asarray(sample_weight)[keep]
             metric = accuracy_score if task.is_classification else r2_score
             scores.append(float(metric(values[keep], pred[keep], sample_weight=sw)))
         return scores
+
+    def mean_score(self, predictions, columns, sample_weight=None) -> float:
+        """The mean of :meth:`score` over the tasks with a labelled row."""
+        scores = np.asarray(self.score(predictions, columns, sample_weight))
+        defined = ~np.isnan(scores)
+        if not defined.any():
+            raise ValueError(
+                "y has no labelled row for any task (every label is missing), so "
+                "the score is undefined."
+            )
+        return float(scores[defined].mean())
 
     def loss_module(self) -> MultiTaskLoss:
         return MultiTaskLoss([t.kind for t in self.tasks], self.output_widths)
@@ -742,7 +759,44 @@ def build_tasks(columns, names, task_types=None, classes=None, force_kind=None):
         ):
             cls = None  # the shared labels are those of the classification tasks
         tasks.append(Task.from_column(name, values, missing, kind, cls))
+    if flat:
+        _check_shared_labels(columns, names, tasks)
     return TaskSet(tasks)
+
+
+def _check_shared_labels(columns, names, tasks) -> None:
+    """Refuse one flat ``classes`` for tasks that cannot share a label set.
+
+    Two classification tasks that each show two labels or more, none in
+    common, have different labels (learning_curve's ``np.unique(y)`` of a
+    multi-task ``y`` is their union): one list for all would give each task
+    the other's labels as classes.
+    """
+    seen = {}
+    for name, col, task in zip(names, columns, tasks):
+        if task.is_classification:
+            values, missing = _labelled_values(col, name)
+            labels = {_hashable(v) for v in values[~missing]}
+            if len(labels) >= 2:
+                seen[name] = labels
+    shown = list(seen.items())
+    for i, (a, labels_a) in enumerate(shown):
+        for b, labels_b in shown[i + 1 :]:
+            if not labels_a & labels_b:
+                raise ValueError(
+                    f"classes is one list of labels for every classification "
+                    f"task, but tasks {a!r} and {b!r} share no label "
+                    f"({sorted(map(str, labels_a))} and {sorted(map(str, labels_b))}): "
+                    "give one array (or None) per task, classes=[labels of "
+                    f"{a!r}, labels of {b!r}, ...]. (learning_curve with "
+                    "exploit_incremental_learning=True passes one list, the "
+                    "union of every task's labels: use it with tasks that share "
+                    "their labels.)"
+                )
+
+
+def _hashable(value):
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _is_flat_labels(classes) -> bool:
@@ -876,7 +930,10 @@ class MultiTaskLoss(nn.Module):
         return per_task, norm
 
     def scores(self, outputs, targets: TaskTargets):
-        """Per-task validation scores on the device: accuracy, or R2 (regression)."""
+        """Per-task validation scores on the device: accuracy, or R2 (regression).
+
+        NaN for a task without a labelled row.
+        """
         T = self.n_tasks
         y, labelled = targets.values, targets.labelled
         scores = torch.zeros(T, device=outputs.device)
@@ -898,4 +955,6 @@ class MultiTaskLoss(nn.Module):
             pred = outputs[:, start:stop].argmax(dim=1)
             hit = (pred == y[:, i].long()) & labelled[:, i]
             scores[i] = hit.sum() / count[i]
-        return scores
+        # A task without a labelled validation row has no score (not 0, or an
+        # R2 of 1 from 0 == 0): NaN, left out of the mean.
+        return torch.where(labelled.any(dim=0), scores, torch.nan)

@@ -865,8 +865,7 @@ def transfer_report(
         When ``y`` has fewer than two tasks, ``cv`` yields fewer than two
         folds or is invalid, ``confidence`` is not in (0, 1), ``scoring``
         names an unknown task or kind or a metric that does not fit a task, or
-        every fit of one model (the joint one, or a task's alone) fails: its
-        first error.
+        every fit of the joint model fails (its first error).
 
     Notes
     -----
@@ -953,21 +952,24 @@ def transfer_report(
     joint = np.full((len(splits), len(names)), np.nan)
     single = np.full((len(splits), len(names)), np.nan)
     failed = {}  # (model, failure) -> folds
+    joint_fits = []  # the joint model's fit failures
     for (fold, job_tasks), (scores, failures) in zip(jobs, results):
         if len(job_tasks) > 1:
             joint[fold] = scores
+            joint_fits += [f for f in failures if f.startswith("fit failed")]
         else:
             single[fold, names.index(job_tasks[0])] = scores[0]
         which = "the joint model" if len(job_tasks) > 1 else f"{job_tasks[0]!r} alone"
         for failure in failures:
             failed.setdefault((which, failure), []).append(fold)
-    for (which, failure), folds in failed.items():
-        if failure.startswith("fit failed") and len(folds) == len(splits):
-            # Not a fold's accident: the settings (or the data) fail this model.
-            raise ValueError(
-                f"transfer_report: every fit of {which} failed; the first: "
-                f"{failure.removeprefix('fit failed: ')}"
-            )
+    if len(joint_fits) == len(splits):
+        # Not a fold's accident: the settings (or the data) fail the joint
+        # model, and no task can be compared. (A task whose single-task fits
+        # all fail is reported undetermined, with the warning below.)
+        raise ValueError(
+            "transfer_report: every fit of the joint model failed; the first: "
+            + joint_fits[0].removeprefix("fit failed: ")
+        )
     if failed:
         lines = [
             f"fold{'s' if len(folds) > 1 else ''} {', '.join(map(str, folds))}, "

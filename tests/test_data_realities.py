@@ -185,6 +185,31 @@ def test_validation_scores_skip_missing_labels():
     pr = np.array([1.0, 2.0, 10.0])
     r2 = 1 - ((pr - yr) ** 2).sum() / ((yr - yr.mean()) ** 2).sum()
     np.testing.assert_allclose(scores, [2 / 3, r2], rtol=1e-6)
+    # A task without a labelled row scores NaN (not 0, nor an R2 of 1).
+    none = torch.tensor([[1.0, 0], [1, 0], [0, 0], [1, 0]])
+    scores = loss.scores(outputs, TaskTargets(torch.cat([y, none, none], 1), 2))
+    np.testing.assert_allclose(scores.numpy(), [2 / 3, np.nan], rtol=1e-6)
+
+
+def test_validation_score_is_the_mean_over_tasks_with_labelled_rows():
+    X = _X(100)
+    y = pd.DataFrame({"a": (X[:, 0] > 0).astype(float), "b": X[:, 1]})
+    est = MultiTaskNeuralEstimator(
+        **dict(SMALL, max_iter=4), early_stopping=True, validation_fraction=0.2
+    )
+    # Task 'b' labelled on 5 rows: a block of 5 that the seed's validation
+    # split (20 rows) misses (each does with probability 0.8**5; the loop
+    # finds one). Its validation scores were 1.0 (an R2 of 0 == 0) and
+    # entered the mean.
+    for start in range(0, 100, 5):
+        labelled = (y.index >= start) & (y.index < start + 5)
+        est.fit(X, y.assign(b=y["b"].where(labelled)))
+        scores = est.task_validation_scores_
+        if np.isnan(scores["b"][0]):
+            break
+    assert np.isnan(scores["b"]).all() and np.isfinite(scores["a"]).all()
+    np.testing.assert_allclose(est.validation_scores_, scores["a"], rtol=1e-6)
+    assert est.best_validation_score_ == max(scores["a"])
 
 
 def test_early_stopping_and_history_with_missing_labels():
@@ -215,6 +240,27 @@ def test_partial_fit_batch_without_labels_for_a_task():
     losses = est.engine_.history[-1, "train_task_losses"]
     assert np.isfinite(losses[0]) and np.isnan(losses[1])  # nothing to average
     assert est.n_iter_ == 2 and np.isfinite(est.predict_proba(X)[1]).all()
+
+
+def test_partial_fit_batch_whose_regression_column_is_all_none():
+    # pandas makes an all-None column object: no labelled value to check.
+    X = _X(20)
+    y = pd.DataFrame({"c": (X[:, 0] > 0).astype(int), "r": X[:, 1]})
+    est = MultiTaskNeuralEstimator(**SMALL).partial_fit(X, y)
+    est.partial_fit(X, y.assign(r=None))
+    losses = est.engine_.history[-1, "train_task_losses"]
+    assert np.isfinite(losses[0]) and np.isnan(losses[1])
+
+
+def test_score_leaves_out_a_task_without_labelled_rows():
+    X = _X(40)
+    y = pd.DataFrame({"c": (X[:, 0] > 0).astype(int), "r": X[:, 1]})
+    est = MultiTaskNeuralEstimator(**SMALL).fit(X, y)
+    pred = est.predict(X)
+    accuracy = np.mean(pred[:, 0].astype(int) == y["c"])
+    assert est.score(X, y.assign(r=np.nan)) == pytest.approx(accuracy)
+    with pytest.raises(ValueError, match="y has no labelled row for any task"):
+        est.score(X, y.assign(r=np.nan, c=np.nan))
 
 
 # --------------------------------------------------------------------- weights

@@ -121,6 +121,13 @@ def test_one_dimensional_y_gives_one_dimensional_outputs():
     assert clf.predict_proba(X).shape == (100, 2)
     np.testing.assert_array_equal(clf.classes_, ["neg", "pos"])
     assert clf.task_names_ == ["task_0"]
+    # A 2-D y of one column keeps the multi-output forms throughout (as
+    # MultiOutputClassifier): classes_ and predict_proba are lists of one.
+    two_d = MultiTaskClassifier(**SMALL).fit(X, y.reshape(-1, 1))
+    assert two_d.predict(X).shape == (100, 1)
+    assert isinstance(two_d.classes_, list) and len(two_d.classes_) == 1
+    (proba,) = two_d.predict_proba(X)
+    np.testing.assert_array_equal(proba, clf.predict_proba(X))
 
 
 def test_task_kinds_inferred_and_overridden():

@@ -450,16 +450,39 @@ def test_values_beyond_float32_are_refused_on_every_encoding_path(scaling):
     np.testing.assert_array_equal(est.predict(good), before)  # the fit is kept
 
 
+def test_robust_scaling_of_a_constant_column_with_a_huge_value():
+    # Its quartiles are equal: the scale falls back to the standard deviation,
+    # computed without squaring 1e300 (an inf scale encoded the column as 0).
+    X = np.zeros((30, 2))
+    X[:, 0] = np.random.RandomState(0).normal(size=30)
+    X[5, 1] = 1e300
+    est = MultiTaskNeuralEstimator(numeric_scaling="robust", **SMALL)
+    est.fit(X, X[:, 0])
+    np.testing.assert_allclose(est.inputs_["scale"][1], np.std(X[:, 1] / 1e300) * 1e300)
+    from sklearn_mtl._inputs import validate_inputs
+
+    encoded = validate_inputs(est, X, reset=False, dtype=np.float32)
+    assert encoded[5, 1] == np.float32(1e300 / est.inputs_["scale"][1]) > 5
+
+
 def test_string_array_categories_from_a_list_of_lists():
     # np.asarray of a list of lists holding strings is a '<U' array: its
     # categorical column is matched as strings, its numeric one parsed.
+    from sklearn_mtl._inputs import validate_inputs
+
     rows = [["a", 1.0], ["b", 2.0], ["a", 3.0], ["c", 4.0]] * 5
-    y = np.arange(20.0)
+    y = np.arange(20.0) + 0.5
     est = MultiTaskNeuralEstimator(categorical_features=[0], **SMALL).fit(rows, y)
     assert est.inputs_["categories"] == [["a", "b", "c"]]
+    # Encoded as the same rows in an object array: codes 2 + the category's
+    # index, the numbers parsed and quantile-normal.
     as_objects = np.array(rows, dtype=object)
-    np.testing.assert_array_equal(est.predict(rows), est.predict(as_objects))
-    assert est.predict([["zz", 1.0]]).shape == (1,)  # unknown, not an error
+    got = validate_inputs(est, rows, reset=False, dtype=np.float64)
+    want = validate_inputs(est, as_objects, reset=False, dtype=np.float64)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got[:4, 1], [2, 3, 2, 4])
+    unknown = validate_inputs(est, [["zz", 1.0]], reset=False, dtype=np.float64)
+    np.testing.assert_array_equal(unknown[:, 1], [0])  # unknown, not an error
 
 
 def test_partial_fit_takes_categories_from_the_dtype():

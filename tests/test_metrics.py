@@ -889,6 +889,14 @@ def test_transfer_report_raises_when_every_fit_of_a_model_fails():
         ValueError, match=r"every fit of the joint model failed; .*task_weights"
     ):
         transfer_report(_tiny(task_weights={"churn": -1.0}), X, y, cv=2)
+    # Errors that differ by fold (here the class named) fail every fit too.
+    half = np.where(np.arange(60) < 30, "yes", "no").astype(object)
+    with pytest.raises(
+        ValueError, match=r"every fit of the joint model failed; .*only one class"
+    ):
+        transfer_report(
+            _tiny(), X[:60], pd.DataFrame({"a": half, "b": half}), cv=KFold(2)
+        )
 
 
 def test_transfer_report_warns_once_per_failure_with_its_folds():

@@ -5,6 +5,7 @@ import io
 import json
 import os
 import pickle
+import threading
 import time
 import warnings
 import zipfile
@@ -848,6 +849,14 @@ def test_training_precision_and_trunk_kwargs_are_part_of_the_build_record(tmp_pa
         with pytest.raises(ValueError, match=r"built with trunk=<class .*_WidthTrunk"):
             save(est.set_params(trunk=trunk), tmp_path / "m.zip")
     assert not (tmp_path / "m.zip").exists()
+    if importlib.util.find_spec("skops") is not None:  # in a Pipeline too
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        pipe = make_pipeline(StandardScaler(), est)
+        with pytest.raises(ValueError, match=r"built with trunk=.*Use pickle"):
+            save(pipe, tmp_path / "p.skops")
+        assert not (tmp_path / "p.skops").exists()
     # The precision a training call ran in is the one the model predicts in,
     # whatever set_params says after it; the next training call records anew.
     est = MultiTaskClassifier(**SMALL).fit(X, y)
@@ -858,6 +867,40 @@ def test_training_precision_and_trunk_kwargs_are_part_of_the_build_record(tmp_pa
     est.partial_fit(X, y)
     assert est._built_with["precision"] == "bf16"
     assert pickle.loads(pickle.dumps(est)).engine_.precision == "bf16"
+
+
+class _EncoderTrunk(torch.nn.Module):
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, x):
+        return torch.relu(self.encoder(x))
+
+
+class _LockedFactory:
+    """A trunk factory that cannot be copied (it holds a lock)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+
+    def __call__(self):
+        return _EncoderTrunk(torch.nn.Linear(3, 4))
+
+
+def test_the_build_record_copies_containers_not_trunks():
+    X = _X(40)[:, :3]
+    y = X[:, :2] > 0
+    encoder = torch.nn.Linear(3, 4)
+    kwargs = {"encoder": encoder}
+    est = MultiTaskClassifier(**SMALL, trunk=_EncoderTrunk, trunk_kwargs=kwargs)
+    est.fit(X, y)
+    record = est._built_with["trunk_kwargs"]
+    assert record == kwargs and record is not kwargs
+    assert record["encoder"] is encoder  # a (pretrained) module is not copied
+    factory = _LockedFactory()
+    est = MultiTaskClassifier(**SMALL, trunk=factory).fit(X, y)
+    assert est._built_with["trunk"] is factory
 
 
 def test_a_file_from_before_the_build_record_loads_from_its_parameters(tmp_path):

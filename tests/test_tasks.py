@@ -173,6 +173,15 @@ def test_flat_classes_are_shared_by_every_classification_task():
         assert tasks.tasks[1].classes is None
     with pytest.raises(ValueError, match=r"Task 'a': labels \[2\] are not in"):
         build_tasks([np.array([0, 2, 1]), y1], ["a", "b"], classes=[0, 1])
+    # Tasks that show two labels or more each, none in common, cannot share
+    # one list (learning_curve's np.unique(y) of a multi-task y).
+    buy, tier = np.array(["no", "yes", "no"]), np.array(["f", "o", "r"])
+    with pytest.raises(
+        ValueError,
+        match=r"tasks 'a' and 'b' share no label \(\['no', 'yes'\] and "
+        r"\['f', 'o', 'r'\]\): give one array \(or None\) per task",
+    ):
+        build_tasks([buy, tier], ["a", "b"], classes=["f", "no", "o", "r", "yes"])
     # one entry per task is still read per task
     tasks = build_tasks([y0, y1], ["a", "b"], classes=[[0, 1], [1, 2, 3]])
     assert [t.classes.tolist() for t in tasks.tasks] == [[0, 1], [1, 2, 3]]
