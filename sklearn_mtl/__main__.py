@@ -19,9 +19,16 @@ from sklearn.preprocessing import StandardScaler
 from ._estimator import MultiTaskClassifier
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sklearn_mtl", description=__doc__)
-    parser.add_argument("--max-iter", type=int, default=100)
+    parser.add_argument("--max-iter", type=_positive_int, default=100)
     parser.add_argument("--random-state", type=int, default=0)
     args = parser.parse_args(argv)
 

@@ -258,20 +258,8 @@ def _combine(a, b):
 
 def _learn_tasks(estimator, source, classes):
     """One pass over y's blocks: lengths, task names, kinds, classes, scaling."""
-    import dask
-
-    parts = dask.compute(*[dask.delayed(_summarize_block)(b) for b in source.y])
-    lengths = [p[0] for p in parts]
-    names, is_1d = parts[0][1], parts[0][2]
-    n_tasks = len(parts[0][3])
-    if any(len(p[3]) != n_tasks for p in parts):
-        raise ValueError("The blocks of y have different numbers of columns.")
-    merged = []
-    for j in range(n_tasks):
-        s = parts[0][3][j]
-        for p in parts[1:]:
-            s = _combine(s, p[3][j])
-        merged.append(s)
+    lengths, names, is_1d, merged = _summaries(source)
+    n_tasks = len(merged)
     if names is None:
         names = [f"task_{i}" for i in range(n_tasks)]
     # Summary columns carry what build_tasks reads: the labels, or (continuous)
@@ -290,6 +278,26 @@ def _learn_tasks(estimator, source, classes):
             if s["exact"] is not None:  # all labels in one block
                 task.mean, task.scale = s["exact"]
     return tasks, names, is_1d, lengths, merged
+
+
+def _summaries(source):
+    """One pass over y's blocks: their lengths, y's task names and 1-D-ness,
+    and each task's summary merged over every block (labels and counts, or
+    moments)."""
+    import dask
+
+    parts = dask.compute(*[dask.delayed(_summarize_block)(b) for b in source.y])
+    lengths = [p[0] for p in parts]
+    n_tasks = len(parts[0][3])
+    if any(len(p[3]) != n_tasks for p in parts):
+        raise ValueError("The blocks of y have different numbers of columns.")
+    merged = []
+    for j in range(n_tasks):
+        s = parts[0][3][j]
+        for p in parts[1:]:
+            s = _combine(s, p[3][j])
+        merged.append(s)
+    return lengths, parts[0][1], parts[0][2], merged
 
 
 def _resolve_balanced(class_weight, tasks, merged):
@@ -477,7 +485,26 @@ def prepare_fit(estimator, X, y, sample_weight, first_pass, classes, incremental
     else:
         tasks = estimator.tasks_
         lengths = source.lengths
-        if lengths is None:
+        balanced = any(
+            cw == "balanced" for cw in per_task_class_weight(class_weight, tasks.names)
+        )
+        if balanced:
+            # Every call weighs by the class counts of all its blocks, as an
+            # in-memory partial_fit weighs by those of its rows (not block by
+            # block).
+            lengths, y_names, _, merged = _summaries(source)
+            if y_names is not None and sorted(map(str, y_names)) == sorted(
+                tasks.names
+            ):  # a DataFrame's columns are matched to the tasks by name
+                y_names = [str(n) for n in y_names]
+                merged = [merged[y_names.index(name)] for name in tasks.names]
+            if len(merged) != len(tasks.names):
+                raise ValueError(
+                    f"y has {len(merged)} columns but the model was fitted on "
+                    f"{len(tasks.names)} tasks {tasks.names}."
+                )
+            class_weight = _resolve_balanced(class_weight, tasks, merged)
+        elif lengths is None:
             import dask
 
             lengths = list(dask.compute(*[dask.delayed(len)(b) for b in source.y]))
@@ -537,6 +564,61 @@ def _decode_frame(outputs, estimator, method, task=None):
     return pd.DataFrame(columns, index=index)
 
 
+def _lazy_outputs(estimator, X):
+    """The network outputs of a dask DataFrame or 2-D Array, block by block.
+
+    Returns ``(X, outputs, dtype)``: X (an Array rechunked to whole rows), the
+    lazy outputs (a DataFrame with X's index, or an Array with X's row chunks)
+    and their dtype (float32 for float32 X, else float64).
+    """
+    import dask.array as da
+
+    width = int(estimator.tasks_.offsets[-1])
+    if _is_frame(X):
+        if not hasattr(X, "columns"):
+            raise ValueError("X must be a dask DataFrame or a 2-D dask Array.")
+        float32 = all(str(d) == "float32" for d in X.dtypes)
+        dtype = np.float32 if float32 else np.float64
+        out_meta = _outputs_frame(X._meta, estimator, width, dtype)
+        outputs = X.map_partitions(
+            _outputs_frame, estimator, width, dtype, meta=out_meta
+        )
+        return X, outputs, dtype
+    if not isinstance(X, da.Array):
+        raise TypeError(f"X must be a dask Array or DataFrame, got {type(X).__name__}.")
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D, got a dask array of shape {X.shape}.")
+    if X.numblocks[1] != 1:
+        if any(math.isnan(c) for c in X.chunks[1]):
+            raise ValueError(
+                f"X has unknown chunk sizes along its columns (chunks[1]="
+                f"{X.chunks[1]}); call X.compute_chunk_sizes() first."
+            )
+        X = X.rechunk({1: -1})
+    dtype = np.float32 if X.dtype == np.float32 else np.float64
+    outputs = X.map_blocks(
+        _outputs_block,
+        estimator,
+        width,
+        dtype,
+        chunks=(X.chunks[0], (width,)),
+        dtype=dtype,
+        meta=np.empty((0, width), dtype=dtype),
+    )
+    return X, outputs, dtype
+
+
+def outputs(estimator, X) -> np.ndarray:
+    """The network outputs of a dask collection, gathered: (n_samples, width),
+    small beside X, which is never gathered (for the per-task scorers)."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator)
+    _, lazy, _ = _lazy_outputs(estimator, X)
+    out = lazy.compute()
+    return np.asarray(out.to_numpy() if hasattr(out, "to_numpy") else out)
+
+
 def predict(estimator, X, method="predict"):
     """``predict`` / ``predict_proba`` of a fitted estimator on a dask collection.
 
@@ -545,7 +627,6 @@ def predict(estimator, X, method="predict"):
     probabilities (one column per class, named ``str(label)``) with X's index.
     The network runs once per block, shared by every task's output.
     """
-    import dask.array as da
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator)
@@ -556,15 +637,9 @@ def predict(estimator, X, method="predict"):
         if method == "predict_proba"
         else [None]
     )
+    X, outputs, dtype = _lazy_outputs(estimator, X)
     if _is_frame(X):
-        if not hasattr(X, "columns"):
-            raise ValueError("X must be a dask DataFrame or a 2-D dask Array.")
-        float32 = all(str(d) == "float32" for d in X.dtypes)
-        dtype = np.float32 if float32 else np.float64
-        out_meta = _outputs_frame(X._meta, estimator, width, dtype)
-        outputs = X.map_partitions(
-            _outputs_frame, estimator, width, dtype, meta=out_meta
-        )
+        out_meta = outputs._meta
         results = [
             outputs.map_partitions(
                 _decode_frame,
@@ -575,26 +650,7 @@ def predict(estimator, X, method="predict"):
             )
             for task in wanted
         ]
-    elif isinstance(X, da.Array):
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D, got a dask array of shape {X.shape}.")
-        if X.numblocks[1] != 1:
-            if any(math.isnan(c) for c in X.chunks[1]):
-                raise ValueError(
-                    f"X has unknown chunk sizes along its columns (chunks[1]="
-                    f"{X.chunks[1]}); call X.compute_chunk_sizes() first."
-                )
-            X = X.rechunk({1: -1})
-        dtype = np.float32 if X.dtype == np.float32 else np.float64
-        outputs = X.map_blocks(
-            _outputs_block,
-            estimator,
-            width,
-            dtype,
-            chunks=(X.chunks[0], (width,)),
-            dtype=dtype,
-            meta=np.empty((0, width), dtype=dtype),
-        )
+    else:  # a dask Array
         results = []
         for task in wanted:
             meta = _decode(np.empty((0, width), dtype), estimator, method, task)
@@ -613,8 +669,6 @@ def predict(estimator, X, method="predict"):
                     **kwargs,
                 )
             )
-    else:
-        raise TypeError(f"X must be a dask Array or DataFrame, got {type(X).__name__}.")
     if method != "predict_proba":
         return results[0]
     probas = [None] * len(tasks.tasks)
@@ -638,5 +692,13 @@ def score(estimator, X, y, sample_weight=None) -> float:
         preds = [np.asarray(pred)]
     else:
         preds = [pred[:, j] for j in range(pred.shape[1])]
+    # Each task's predictions in its own label dtype, as tasks_.predict gives
+    # them in memory (a column of a stacked object array stays object).
+    preds = [
+        np.asarray(p).astype(
+            t.classes.dtype if t.is_classification else np.float64, copy=False
+        )
+        for p, t in zip(preds, estimator.tasks_.tasks)
+    ]
     columns = estimator.tasks_.match_columns(y)
     return estimator.tasks_.mean_score(preds, columns, sample_weight)

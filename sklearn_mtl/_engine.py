@@ -240,8 +240,12 @@ class BlockDataset:
             raise ValueError(
                 f"early_stopping holds out whole blocks: validation_fraction="
                 f"{fraction} of {len(blocks)} blocks leaves none for training. Use "
-                "more blocks (smaller chunks or more partitions) or a smaller "
-                "validation_fraction."
+                "more blocks (smaller chunks or more partitions)"
+                + (
+                    " or a smaller validation_fraction."
+                    if len(blocks) > 1
+                    else ": one block is always held out whole."
+                )
             )
         rng = np.random.RandomState(random_state)
         chosen = set(rng.choice(len(blocks), n_valid, replace=False).tolist())

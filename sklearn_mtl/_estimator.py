@@ -9,6 +9,7 @@ one call, and reads results: it never touches batches, optimizers or callbacks.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from abc import ABCMeta, abstractmethod
 from functools import partial
@@ -399,13 +400,17 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             not self.warm_start and not incremental
         )
         saved = dict(vars(self))
-        plan = None
+        plan = snapshot = None
         try:
             plan = self._prepare_fit(
                 X, y, sample_weight, first_pass, classes, incremental
             )
             if first_pass:
                 self._commit(plan)
+            elif _dask.is_collection(X, y, sample_weight):
+                # A stream's blocks are checked as they are read, in training:
+                # a later block's error must not leave a half-trained model.
+                snapshot = self._fitted_snapshot()
             return self._train(plan, incremental)
         except TrainingDivergedError:
             raise  # the model keeps its last finite weights, coherent (see _train)
@@ -413,7 +418,17 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             if first_pass or not getattr(plan, "started", False):
                 vars(self).clear()
                 vars(self).update(saved)
+            elif snapshot is not None:
+                vars(self).clear()
+                vars(self).update({**saved, **snapshot})
             raise
+
+    def _fitted_snapshot(self) -> dict:
+        """Deep copies of the fitted attributes (the engine: weights, optimizer
+        state, history); parameters are not copied (a callback stays the
+        user's object)."""
+        params = set(self.get_params(deep=False))
+        return {k: copy.deepcopy(v) for k, v in vars(self).items() if k not in params}
 
     def _prepare_fit(self, X, y, sample_weight, first_pass, classes, incremental):
         """Every check of a fit, on local values only; returns the fit's plan.

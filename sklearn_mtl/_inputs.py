@@ -261,6 +261,12 @@ def _numeric_block(X, columns, fitted=True) -> np.ndarray:
     return out
 
 
+def _all_sparse_columns(X) -> bool:
+    import pandas as pd
+
+    return X.shape[1] > 0 and all(isinstance(d, pd.SparseDtype) for d in X.dtypes)
+
+
 def _dtype_categories(column):
     """Every category a pandas column's dtype lists (object array), or None.
 
@@ -436,9 +442,11 @@ def validate_inputs(estimator, X, *, reset: bool, dtype, dtype_categories=False)
     X_encoded : ndarray of shape (n_samples, encoded_width(inputs_))
         Or, for sparse ``X``, a scipy sparse matrix (see :func:`validate_sparse`).
     """
-    if sp.issparse(X):
-        return validate_sparse(estimator, X, reset=reset, dtype=dtype)
     frame = _is_dataframe(X)
+    if sp.issparse(X) or (frame and _all_sparse_columns(X)):
+        # A DataFrame of pandas sparse columns is sparse X, as scikit-learn
+        # reads it (converted to scipy sparse, its column names kept).
+        return validate_sparse(estimator, X, reset=reset, dtype=dtype)
     validated = False
     if reset:
         if frame or isinstance(estimator.categorical_features, str):

@@ -36,7 +36,8 @@ from sklearn.utils.metadata_routing import (
     _routing_enabled,
 )
 
-from ._engine import MultiTaskEngine, TaskDataset
+from . import _dask
+from ._engine import BlockDataset, MultiTaskEngine, TaskDataset
 from ._estimator import _BaseMultiTask, fitted_multitask
 from ._tasks import (
     _labelled_values,
@@ -272,9 +273,15 @@ def _unwrap(estimator):
 
 
 def _forward(model, transforms, X) -> np.ndarray:
-    """The network outputs for X: the transforms, then ONE forward pass."""
+    """The network outputs for X: the transforms, then ONE forward pass.
+
+    For a dask collection the network runs block by block and only its
+    outputs are gathered, as ``score`` does.
+    """
     for transform in transforms:
         X = transform.transform(X)
+    if _dask.is_collection(X):
+        return _dask.outputs(model, X)
     return model._outputs(X)
 
 
@@ -300,6 +307,15 @@ def _task_columns(model, y, X=None) -> list[np.ndarray]:
     """
     if y is None and isinstance(X, TaskDataset):
         return model.tasks_.decode_targets(X.y)
+    if y is None and isinstance(X, BlockDataset):
+        raise TypeError(
+            "A per-task scorer in EpochScoring(on_train=True) needs the training "
+            "labels, which a streamed (dask) fit reads block by block and does "
+            "not keep; score on the validation split (on_train=False, with "
+            "early_stopping) instead."
+        )
+    if _dask.is_collection(y):
+        y = y.compute()  # n_samples x n_tasks labels: small beside X
     return model.tasks_.match_columns(y)
 
 
@@ -375,6 +391,12 @@ class _TaskScorer(_RoutedScorer):
         columns = _task_columns(model, y_true, X)
         outputs = model.tasks_.slice(_forward(model, transforms, X), i)
         return self.metric.score(_TaskData(task, outputs, columns[i], sample_weight))
+
+    @property
+    def __name__(self) -> str:
+        """``<task>_<metric>``: the name skorch's ``EpochScoring`` records
+        it under when given no ``name``."""
+        return f"{self.task}_{self.metric.name}"
 
     def __repr__(self):
         return f"make_task_scorer({self.task!r}, {self.metric!r})"

@@ -265,6 +265,59 @@ def test_balanced_class_weight_from_all_blocks():
     assert plain.loss_curve_ != est.loss_curve_
 
 
+def test_balanced_class_weight_from_all_blocks_on_every_call():
+    # A later partial_fit (or warm_start fit) weighs by its blocks' counts
+    # together, as the first did: it equals a call given those weights.
+    X, _ = make_data(n=200)
+    labels = np.r_[np.zeros(150, int), np.ones(50, int)]  # sorted: block 3 mixed
+    expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=labels)
+    weights = {0: expected[0], 1: expected[1]}
+    runs = []
+    for cw in ("balanced", weights):
+        est = MultiTaskClassifier(class_weight=cw, **SMALL)
+        est.partial_fit(*as_dask(X, labels, 50))
+        est.partial_fit(*as_dask(X, labels, 50))
+        runs.append(est.loss_curve_)
+    assert runs[0] == runs[1]
+
+
+def test_a_later_blocks_error_leaves_the_model_as_it_was():
+    X, y = make_data(n=120)
+    est = MultiTaskNeuralEstimator(**MIXED).partial_fit(*as_dask(X, y, 40))
+    before = est.predict(X)
+    state = {k: len(v) for k, v in est.task_loss_curves_.items()}
+    history = len(est.engine_.history)
+    bad_y = y.copy()
+    bad_y[-1, 0] = 7  # a label the first call did not know, in the last block
+    with pytest.raises(ValueError, match=r"labels \[7.0\] that are not among"):
+        est.partial_fit(*as_dask(X, bad_y, 40))
+    bad_w = np.ones(120)
+    bad_w[-1] = -1.0
+    with pytest.raises(ValueError, match="Negative values in data passed"):
+        est.partial_fit(*as_dask(X, y, 40), sample_weight=da.from_array(bad_w, 40))
+    np.testing.assert_array_equal(est.predict(X), before)
+    assert len(est.engine_.history) == history and est.n_iter_ == 1
+    assert {k: len(v) for k, v in est.task_loss_curves_.items()} == state
+    est.partial_fit(*as_dask(X, y, 40))
+    assert est.n_iter_ == len(est.loss_curve_) == len(est.engine_.history) == 2
+
+
+def test_scorers_and_score_on_dask_collections_equal_in_memory():
+    from sklearn_mtl.metrics import make_task_scorer, per_task_report
+
+    X, y = make_data(n=120)
+    labels = np.where(y[:, 0] > 0, "yes", "no").astype(object)
+    Y = np.column_stack([labels, (y[:, 1] > 10).astype(int)]).astype(object)
+    est = MultiTaskClassifier(**SMALL).fit(X, Y)
+    dX, dY = da.from_array(X, chunks=(40, 4)), da.from_array(Y, chunks=(40, 2))
+    # Labels of different types per task (strings, ints) in one object array.
+    assert est.score(dX, dY) == est.score(X, Y)
+    report = per_task_report(est, dX, dY)
+    pd.testing.assert_frame_equal(report, per_task_report(est, X, Y))
+    scorer = make_task_scorer("task_1", "roc_auc")
+    assert scorer(est, dX, dY) == scorer(est, X, Y)
+
+
 def test_balanced_class_weight_with_a_regression_task_streams_as_in_memory():
     # "balanced" applies to the classification tasks only, as in memory (a
     # regression task used to get an entry, refused by the task set).
@@ -348,8 +401,24 @@ def test_early_stopping_uses_held_out_blocks():
     assert est.best_validation_score_ == max(est.validation_scores_)
     # 2 of 10 blocks held out: an epoch trains on 8 blocks of 40 rows.
     assert est.engine_.history[0, "train_batch_count"] == 8 * 1
-    with pytest.raises(ValueError, match="holds out whole blocks"):
+    with pytest.raises(
+        ValueError, match="holds out whole blocks.*: one block is always held out"
+    ):
         MultiTaskNeuralEstimator(**MIXED, early_stopping=True).fit(*as_dask(X, y, 400))
+
+
+def test_per_task_epoch_scoring_on_training_rows_refused_when_streamed():
+    from skorch.callbacks import EpochScoring
+
+    from sklearn_mtl.metrics import make_task_scorer
+
+    X, y = make_data(n=120)
+    scorer = make_task_scorer("task_0", "accuracy")
+    scoring = EpochScoring(scorer, on_train=True, name="acc", lower_is_better=False)
+    est = MultiTaskNeuralEstimator(**MIXED, callbacks=[scoring])
+    with pytest.raises(TypeError, match=r"on_train=True\) needs the training labels"):
+        est.fit(*as_dask(X, y, 40))
+    assert not hasattr(est, "engine_")  # a failed first fit leaves it unfitted
 
 
 def test_auto_early_stopping_counts_only_non_empty_blocks():

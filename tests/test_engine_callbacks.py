@@ -130,6 +130,15 @@ def test_epoch_scoring_on_validation_rows():
         assert row["valid_task_0_acc"] == pytest.approx(row["valid_task_scores"][0])
 
 
+def test_epoch_scoring_names_a_task_scorer_without_a_name(quiet_fit):
+    # The README's form: EpochScoring(make_task_scorer(...)) with no name
+    # (skorch reads the scorer's __name__; it had none and the fit failed).
+    X, y = _data(n=200)
+    scoring = EpochScoring(make_task_scorer("task_0", "f1"), lower_is_better=False)
+    est = quiet_fit(_clf(max_iter=2, early_stopping=True, callbacks=[scoring]), X, y)
+    assert len(est.engine_.history[:, "task_0_f1"]) == 2
+
+
 def test_gradient_norm_clipping_clips(quiet_fit):
     X, y = _data()
     clip = GradientNormClipping(gradient_clip_value=1e-6)

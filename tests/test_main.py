@@ -15,3 +15,12 @@ def test_demo_prints_a_per_task_table(capsys):
     for r in rows:
         assert 0.0 <= float(r[3]) <= 1.0 and 0.0 <= float(r[4]) <= 1.0
     assert "trained 3 epochs" in out
+
+
+def test_demo_refuses_a_bad_max_iter_with_a_usage_error(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--max-iter", "0"])
+    assert exit_info.value.code == 2
+    assert "--max-iter: must be a positive integer, got 0" in capsys.readouterr().err

@@ -486,3 +486,20 @@ def test_state_without_a_sparse_record_builds_a_dense_first_layer():
     bad = dict(state, inputs_=dict(state["inputs_"], sparse="yes"))
     with pytest.raises(ValueError, match=r"inputs_\['sparse'\] is 'yes'"):
         MultiTaskClassifier.__new__(MultiTaskClassifier).__setstate__(bad)
+
+
+def test_pandas_sparse_dataframe_is_sparse_x_with_its_column_names():
+    pd = pytest.importorskip("pandas")
+    X, Y = _sparse_problem(n=120, d=6)
+    frame = pd.DataFrame.sparse.from_spmatrix(X, columns=list("abcdef"))
+    est = MultiTaskClassifier(**SMALL).fit(frame, Y)
+    assert est.inputs_["sparse"] is True
+    assert est.feature_names_in_.tolist() == list("abcdef")
+    same = MultiTaskClassifier(**SMALL).fit(X, Y)
+    np.testing.assert_allclose(est.predict_proba(frame)[0], same.predict_proba(X)[0])
+    # A model fitted on the dense frame predicts the sparse one, as scipy
+    # sparse X (it was refused: "dense data is required").
+    dense = MultiTaskClassifier(**SMALL).fit(frame.sparse.to_dense(), Y)
+    np.testing.assert_allclose(
+        dense.predict_proba(frame)[0], dense.predict_proba(X.toarray())[0]
+    )
