@@ -145,7 +145,10 @@ _ENGINE_CALLBACKS = {"epoch_timer", "divergence", "stopping", "print_log"}
 
 
 def _copy_containers(value):
-    """``value`` with its dicts, lists and tuples copied, other objects shared."""
+    """``value`` with its dicts, lists, tuples and arrays copied, other objects
+    shared."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
     if isinstance(value, dict):
         return {k: _copy_containers(v) for k, v in value.items()}
     if isinstance(value, list | tuple) and type(value) in (list, tuple):
@@ -601,6 +604,16 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                 "and the optimization hasn't converged yet.",
                 ConvergenceWarning,
+                stacklevel=5,
+            )
+        scores = self.validation_scores_ or []
+        if early_stopping and not any(score == score for score in scores):
+            warnings.warn(
+                "No task had a labelled row in the validation split, so early "
+                "stopping had no score to stop on: it stopped after "
+                f"{len(scores)} epochs without one. Use a larger "
+                "validation_fraction, or early_stopping=False.",
+                UserWarning,
                 stacklevel=5,
             )
         return self

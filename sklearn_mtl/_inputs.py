@@ -405,13 +405,18 @@ def _fit_numeric(x: np.ndarray, scaling) -> dict:
         n_q = max(2, min(_N_QUANTILES, n))
         spec["quantiles"] = np.quantile(filled, np.linspace(0, 1, n_q), axis=0)
     elif scaling == "robust":
-        q25, q75 = np.quantile(filled, [0.25, 0.75], axis=0)
-        scale = q75 - q25
-        # The standard deviation of a column holding a huge value, computed
-        # without overflow (a variance would square 1e300).
+        # Spreads of columns holding huge values, computed on the columns
+        # divided by their largest magnitude, so that neither the quartiles'
+        # difference nor a variance overflows (1e300 squared; +-1e308 apart),
+        # and capped at the largest float.
         peak = np.abs(filled).max(axis=0) if n else np.zeros(filled.shape[1])
         peak = np.where(peak > 0, peak, 1.0)
-        std = (filled / peak).std(axis=0) * peak
+        unit = filled / peak
+        q25, q75 = np.quantile(unit, [0.25, 0.75], axis=0)
+        big = np.finfo(np.float64).max
+        with np.errstate(over="ignore"):
+            scale = np.minimum((q75 - q25) * peak, big)
+            std = np.minimum(unit.std(axis=0) * peak, big)
         scale = np.where(scale > 0, scale, np.where(std > 0, std, 1.0))
         spec["center"], spec["scale"] = median, scale
     return spec

@@ -156,8 +156,14 @@ def _refuse_built_trunk(estimator) -> None:
     setting ``trunk=None`` would only make a file that fails to load).
     """
     held = [estimator]
-    if hasattr(estimator, "get_params") and not _is_ours(estimator):
-        held += list(estimator.get_params(deep=True).values())
+    if not _is_ours(estimator):
+        # Its parameters (a Pipeline's steps) and its fitted attributes (a
+        # search's best_estimator_, a wrapper's regressor_), one level each.
+        try:
+            held += list(estimator.get_params(deep=True).values())
+        except Exception:  # a step breaking the get_params convention
+            pass  # skops (below) refuses what it cannot store
+        held += list(getattr(estimator, "__dict__", {}).values())
     for model in held:
         if not (_is_ours(model) and hasattr(model, "engine_")):
             continue

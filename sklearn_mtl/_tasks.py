@@ -673,7 +673,8 @@ class TaskSet:
         """Each task's default score on its labelled rows: accuracy, or R2.
 
         ``columns`` are in task order (see :meth:`match_columns`). A task
-        without a labelled row scores NaN.
+        without a labelled row of non-zero weight scores NaN (as does R2 on
+        one row, which scikit-learn leaves undefined).
         """
         from sklearn.metrics import accuracy_score, r2_score
 
@@ -686,22 +687,22 @@ class TaskSet:
         for task, pred, col in zip(self.tasks, predictions, columns):
             values, missing = _labelled_values(col, task.name)
             keep = ~missing
-            if not keep.any():
-                scores.append(float("nan"))
-                continue
             sw = None if sample_weight is None else np.asarray(sample_weight)[keep]
+            if not keep.any() or (sw is not None and not sw.sum() > 0):
+                scores.append(float("nan"))  # no labelled row of non-zero weight
+                continue
             metric = accuracy_score if task.is_classification else r2_score
             scores.append(float(metric(values[keep], pred[keep], sample_weight=sw)))
         return scores
 
     def mean_score(self, predictions, columns, sample_weight=None) -> float:
-        """The mean of :meth:`score` over the tasks with a labelled row."""
+        """The mean of :meth:`score` over the tasks whose score is defined."""
         scores = np.asarray(self.score(predictions, columns, sample_weight))
         defined = ~np.isnan(scores)
         if not defined.any():
             raise ValueError(
-                "y has no labelled row for any task (every label is missing), so "
-                "the score is undefined."
+                "No task's score is defined on this y: no task has a labelled row "
+                "of non-zero weight (or, for R2, more than one)."
             )
         return float(scores[defined].mean())
 
@@ -720,7 +721,10 @@ def build_tasks(columns, names, task_types=None, classes=None, force_kind=None):
     elif _is_flat_labels(classes):
         # MLPClassifier's form (and learning_curve's): one array of labels that
         # every classification task shares.
-        per_task_classes = [np.asarray(classes)] * len(names)
+        # A missing-label marker in it (np.unique(y) of a y with NaN) is not a
+        # label.
+        flat_labels = [c for c in classes if not _is_missing_marker(c)]
+        per_task_classes = [np.asarray(flat_labels)] * len(names)
         flat = True
     else:
         per_task_classes = list(classes)
@@ -774,11 +778,25 @@ def _check_shared_labels(columns, names, tasks) -> None:
     """
     seen = {}
     for name, col, task in zip(names, columns, tasks):
-        if task.is_classification:
-            values, missing = _labelled_values(col, name)
-            labels = {_hashable(v) for v in values[~missing]}
-            if len(labels) >= 2:
-                seen[name] = labels
+        values, missing = _labelled_values(col, name)
+        labels = {_label_key(v) for v in values[~missing]}
+        if not task.is_classification:
+            # The flat list holds this regression task's values: it is the
+            # union of y's columns (learning_curve's np.unique(y)), and each
+            # classification task would take them all as classes.
+            listed = {_label_key(v) for v in task_flat_labels(tasks)}
+            if len(labels) > 2 and labels <= listed:
+                raise ValueError(
+                    f"classes is one list of labels for every classification "
+                    f"task, but it holds the values of the regression task "
+                    f"{name!r}: give one array (or None) per task (None for a "
+                    "regression task). (learning_curve with "
+                    "exploit_incremental_learning=True passes one list, the union "
+                    "of y's columns: use it with classification tasks that share "
+                    "their labels.)"
+                )
+        elif len(labels) >= 2:
+            seen[name] = labels
     shown = list(seen.items())
     for i, (a, labels_a) in enumerate(shown):
         for b, labels_b in shown[i + 1 :]:
@@ -786,7 +804,8 @@ def _check_shared_labels(columns, names, tasks) -> None:
                 raise ValueError(
                     f"classes is one list of labels for every classification "
                     f"task, but tasks {a!r} and {b!r} share no label "
-                    f"({sorted(map(str, labels_a))} and {sorted(map(str, labels_b))}): "
+                    f"({sorted(str(v) for _, v in labels_a)} and "
+                    f"{sorted(str(v) for _, v in labels_b)}): "
                     "give one array (or None) per task, classes=[labels of "
                     f"{a!r}, labels of {b!r}, ...]. (learning_curve with "
                     "exploit_incremental_learning=True passes one list, the "
@@ -795,8 +814,21 @@ def _check_shared_labels(columns, names, tasks) -> None:
                 )
 
 
-def _hashable(value):
-    return value.item() if isinstance(value, np.generic) else value
+def task_flat_labels(tasks) -> list:
+    """The flat labels every classification task got (their shared classes)."""
+    shared = next((t.classes for t in tasks if t.is_classification), None)
+    return [] if shared is None else list(shared)
+
+
+def _label_key(value):
+    """A label as a set key that tells True from 1 (equal, and equally hashed,
+    in Python)."""
+    value = value.item() if isinstance(value, np.generic) else value
+    return (isinstance(value, bool), value)
+
+
+def _is_missing_marker(value) -> bool:
+    return value is None or (isinstance(value, float | np.floating) and value != value)
 
 
 def _is_flat_labels(classes) -> bool:

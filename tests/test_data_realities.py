@@ -259,8 +259,34 @@ def test_score_leaves_out_a_task_without_labelled_rows():
     pred = est.predict(X)
     accuracy = np.mean(pred[:, 0].astype(int) == y["c"])
     assert est.score(X, y.assign(r=np.nan)) == pytest.approx(accuracy)
-    with pytest.raises(ValueError, match="y has no labelled row for any task"):
+    with pytest.raises(ValueError, match="No task's score is defined on this y"):
         est.score(X, y.assign(r=np.nan, c=np.nan))
+    # Labelled rows of zero weight count as none.
+    weights = np.r_[np.ones(20), np.zeros(20)]
+    only_r = y.assign(c=np.where(np.arange(40) < 20, np.nan, y["c"]))
+    from sklearn.metrics import r2_score
+
+    assert est.score(X, only_r, sample_weight=weights) == pytest.approx(
+        r2_score(y["r"], pred[:, 1].astype(float), sample_weight=weights)
+    )
+
+
+def test_early_stopping_without_a_labelled_validation_row_warns():
+    X = _X(60)
+    y = np.where(np.arange(60) < 3, np.arange(60) % 2, np.nan)  # 3 labels
+    est = MultiTaskClassifier(
+        **dict(SMALL, max_iter=20), early_stopping=True, n_iter_no_change=2
+    )
+    for seed in range(20):  # a seed whose validation split misses the 3 rows
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            est.set_params(random_state=seed).fit(X, y)
+        if np.isnan(est.validation_scores_).all():
+            break
+    assert np.isnan(est.validation_scores_).all()
+    (warning,) = [w for w in record if "validation split" in str(w.message)]
+    assert f"stopped after {est.n_iter_} epochs without one" in str(warning.message)
+    assert est.n_iter_ == 3  # n_iter_no_change + 1 epochs of no improvement
 
 
 # --------------------------------------------------------------------- weights

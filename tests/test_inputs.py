@@ -463,6 +463,17 @@ def test_robust_scaling_of_a_constant_column_with_a_huge_value():
 
     encoded = validate_inputs(est, X, reset=False, dtype=np.float32)
     assert encoded[5, 1] == np.float32(1e300 / est.inputs_["scale"][1]) > 5
+    # Quartiles 2e308 apart (beyond the largest float): the scale is capped,
+    # the column encoded as +-1e308 / max (it was an inf scale, all zeros).
+    X[:, 1] = np.where(np.arange(30) % 2, 1e308, -1e308)
+    with warnings.catch_warnings():
+        # scikit-learn's finiteness check sums the column (inf - inf).
+        warnings.simplefilter("ignore", RuntimeWarning)
+        est.fit(X, X[:, 0])
+    big = np.finfo(np.float64).max
+    assert est.inputs_["scale"][1] == big
+    encoded = validate_inputs(est, X, reset=False, dtype=np.float64)
+    np.testing.assert_allclose(encoded[:2, 1], [-1e308 / big, 1e308 / big])
 
 
 def test_string_array_categories_from_a_list_of_lists():

@@ -901,6 +901,28 @@ def test_the_build_record_copies_containers_not_trunks():
     factory = _LockedFactory()
     est = MultiTaskClassifier(**SMALL, trunk=factory).fit(X, y)
     assert est._built_with["trunk"] is factory
+    # An array parameter is copied: changed in place after fit, the model
+    # still restores (it was shared, and the pickle did not load).
+    sizes = np.array([8])
+    est = MultiTaskClassifier(**{**SMALL, "hidden_layer_sizes": sizes}).fit(X, y)
+    sizes[0] = 16
+    _assert_same_model(est, pickle.loads(pickle.dumps(est)), X)
+
+
+def test_save_finds_a_trunk_model_held_by_a_wrapper():
+    from sklearn.compose import TransformedTargetRegressor
+
+    pytest.importorskip("skops")
+    X = _X(40)[:, :3]
+    wrapped = TransformedTargetRegressor(
+        MultiTaskRegressor(
+            **SMALL, trunk=_EncoderTrunk, trunk_kwargs={"encoder": None}
+        ),
+    )
+    wrapped.regressor.set_params(trunk_kwargs={"encoder": torch.nn.Linear(3, 4)})
+    wrapped.fit(X, X[:, 0])
+    with pytest.raises(ValueError, match=r"built with trunk=.*_EncoderTrunk"):
+        save(wrapped, io.BytesIO())
 
 
 def test_a_file_from_before_the_build_record_loads_from_its_parameters(tmp_path):

@@ -182,6 +182,19 @@ def test_flat_classes_are_shared_by_every_classification_task():
         r"\['f', 'o', 'r'\]\): give one array \(or None\) per task",
     ):
         build_tasks([buy, tier], ["a", "b"], classes=["f", "no", "o", "r", "yes"])
+    # True is not 1: a bool task and an int task share no label.
+    flag, level = np.array([True, False, True]), np.array([0, 1, 2])
+    with pytest.raises(ValueError, match="tasks 'a' and 'b' share no label"):
+        build_tasks([flag, level], ["a", "b"], classes=[False, True, 2])
+    # np.unique(y) of a y with a regression column holds its values.
+    amount = np.array([0.5, 1.7, 2.9])
+    with pytest.raises(ValueError, match="holds the values of the regression task"):
+        build_tasks(
+            [y0, amount], ["a", "s"], {"s": "regression"}, classes=[0, 0.5, 1, 1.7, 2.9]
+        )
+    # A missing marker in it (np.unique of a y with NaN) is not a label.
+    tasks = build_tasks([y0, y1], ["a", "b"], classes=np.array([0.0, 1.0, np.nan]))
+    assert [t.classes.tolist() for t in tasks.tasks] == [[0.0, 1.0], [0.0, 1.0]]
     # one entry per task is still read per task
     tasks = build_tasks([y0, y1], ["a", "b"], classes=[[0, 1], [1, 2, 3]])
     assert [t.classes.tolist() for t in tasks.tasks] == [[0, 1], [1, 2, 3]]
