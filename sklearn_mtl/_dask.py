@@ -348,8 +348,14 @@ def _encoder(estimator, source, tasks, class_weight):
     """
 
     def load(i):
-        Xb, yb, swb = source.load(i)
-        return _encode(estimator, tasks, class_weight, i, Xb, yb, swb)
+        try:
+            Xb, yb, swb = source.load(i)
+            return _encode(estimator, tasks, class_weight, i, Xb, yb, swb)
+        except Exception as exc:
+            # A block that cannot be read or fails its checks: the call's
+            # training is undone (see _BaseMultiTask._fit), not the error's type.
+            exc.sklearn_mtl_block_error = True
+            raise
 
     return load
 
@@ -503,6 +509,12 @@ def prepare_fit(estimator, X, y, sample_weight, first_pass, classes, incremental
                     f"y has {len(merged)} columns but the model was fitted on "
                     f"{len(tasks.names)} tasks {tasks.names}."
                 )
+            for task, summary in zip(tasks.tasks, merged):
+                if task.is_classification:
+                    # A label the model does not know gets the task's own error
+                    # (not one about class_weight), before any training.
+                    labels = np.asarray(summary["labels"])
+                    task.encode(labels, np.zeros(labels.shape, dtype=bool))
             class_weight = _resolve_balanced(class_weight, tasks, merged)
         elif lengths is None:
             import dask

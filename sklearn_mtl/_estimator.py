@@ -413,25 +413,45 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             elif _dask.is_collection(X, y, sample_weight):
                 # A stream's blocks are checked as they are read, in training:
                 # a later block's error must not leave a half-trained model.
-                snapshot = self._fitted_snapshot()
+                snapshot = self._engine_snapshot()
             return self._train(plan, incremental)
         except TrainingDivergedError:
             raise  # the model keeps its last finite weights, coherent (see _train)
-        except BaseException:
+        except BaseException as exc:
             if first_pass or not getattr(plan, "started", False):
                 vars(self).clear()
                 vars(self).update(saved)
-            elif snapshot is not None:
+            elif snapshot is not None and getattr(
+                exc, "sklearn_mtl_block_error", False
+            ):
+                # Only a block's own error undoes the call; an interruption or
+                # a callback's error keeps the epochs trained, as in memory.
+                self._restore_engine(snapshot)
                 vars(self).clear()
-                vars(self).update({**saved, **snapshot})
+                vars(self).update(saved)
             raise
 
-    def _fitted_snapshot(self) -> dict:
-        """Deep copies of the fitted attributes (the engine: weights, optimizer
-        state, history); parameters are not copied (a callback stays the
-        user's object)."""
-        params = set(self.get_params(deep=False))
-        return {k: copy.deepcopy(v) for k, v in vars(self).items() if k not in params}
+    def _engine_snapshot(self) -> dict:
+        """The engine's trained state, copied to the CPU: weights, optimizer
+        and loss-weighting state, early-stopping state, history (the engine and
+        its callbacks stay the same objects)."""
+        engine = self.engine_
+        state = engine.get_state()
+        # get_state's tensors are the live ones on a CPU engine: copies.
+        state["tensors"] = copy.deepcopy(state["tensors"])
+        state["history"] = copy.deepcopy(list(engine.history))
+        return {
+            "engine": state,
+            "precision": engine.precision,
+            "built_with": dict(getattr(self, "_built_with", {})),
+        }
+
+    def _restore_engine(self, snapshot) -> None:
+        self.engine_.set_state(snapshot["engine"])
+        self.engine_.set_params(precision=snapshot["precision"])
+        if hasattr(self, "_built_with"):
+            self._built_with.clear()
+            self._built_with.update(snapshot["built_with"])
 
     def _prepare_fit(self, X, y, sample_weight, first_pass, classes, incremental):
         """Every check of a fit, on local values only; returns the fit's plan.

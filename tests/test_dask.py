@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.class_weight import compute_class_weight
+from skorch.callbacks import Callback
 
 da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
@@ -281,9 +283,22 @@ def test_balanced_class_weight_from_all_blocks_on_every_call():
     assert runs[0] == runs[1]
 
 
+class _Counter(Callback):
+    """Counts epochs; holds a lock, as a logger or a SummaryWriter does."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.epochs = 0
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs += 1
+
+
 def test_a_later_blocks_error_leaves_the_model_as_it_was():
     X, y = make_data(n=120)
-    est = MultiTaskNeuralEstimator(**MIXED).partial_fit(*as_dask(X, y, 40))
+    counter = _Counter()
+    est = MultiTaskNeuralEstimator(**MIXED, callbacks=[("count", counter)])
+    est.partial_fit(*as_dask(X, y, 40))
     before = est.predict(X)
     state = {k: len(v) for k, v in est.task_loss_curves_.items()}
     history = len(est.engine_.history)
@@ -300,6 +315,42 @@ def test_a_later_blocks_error_leaves_the_model_as_it_was():
     assert {k: len(v) for k, v in est.task_loss_curves_.items()} == state
     est.partial_fit(*as_dask(X, y, 40))
     assert est.n_iter_ == len(est.loss_curve_) == len(est.engine_.history) == 2
+    # The engine keeps the user's callback (not a copy: a lock in it is no
+    # obstacle), which counted the two calls' epochs (the failed calls ended
+    # mid-epoch).
+    assert dict(est.engine_.callbacks_)["count"] is counter
+    assert counter.epochs == 2
+    # With "balanced", the unknown label is the task's own error, up front.
+    balanced = MultiTaskClassifier(**SMALL, class_weight="balanced")
+    balanced.partial_fit(*as_dask(X, y[:, 0].astype(int), 40))
+    with pytest.raises(ValueError, match=r"Task 'task_0' got labels \[7\]"):
+        balanced.partial_fit(*as_dask(X, bad_y[:, 0].astype(int), 40))
+
+
+class _FailAtEpoch(Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise RuntimeError("a callback failed")
+
+
+def test_a_callbacks_error_keeps_the_epochs_trained_as_in_memory():
+    # Only a block's own error undoes a streamed call: other errors keep the
+    # trained epochs, as an in-memory fit does.
+    X, y = make_data(n=120)
+    rows = []
+    for data in ((X, y), as_dask(X, y, 40)):
+        est = MultiTaskNeuralEstimator(
+            **MIXED, warm_start=True, callbacks=[_FailAtEpoch(5)]
+        ).fit(*data)  # 3 epochs
+        before = est.predict(X)
+        with pytest.raises(RuntimeError, match="a callback failed"):
+            est.fit(*data)
+        rows.append(len(est.engine_.history))
+        assert not np.array_equal(est.predict(X), before)
+    assert rows == [5, 5]
 
 
 def test_scorers_and_score_on_dask_collections_equal_in_memory():
