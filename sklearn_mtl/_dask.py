@@ -352,11 +352,13 @@ def _encoder(estimator, source, tasks, class_weight):
             Xb, yb, swb = source.load(i)
             return _encode(estimator, tasks, class_weight, i, Xb, yb, swb)
         except Exception as exc:
-            # A block that cannot be read or fails its checks: the call's
-            # training is undone (see _BaseMultiTask._fit), not the error's type.
-            exc.sklearn_mtl_block_error = True
+            # A block that cannot be read or fails its checks: recorded (the
+            # error itself untouched), so that _BaseMultiTask._fit undoes the
+            # call's training for it and for nothing else.
+            load.block_errors.append(exc)
             raise
 
+    load.block_errors = []
     return load
 
 
@@ -526,6 +528,7 @@ def prepare_fit(estimator, X, y, sample_weight, first_pass, classes, incremental
     plan = estimator._plan(sum(lengths), first_pass, tasks, names, is_1d, baseline)
     load = _encoder(estimator, source, tasks, class_weight)
     plan.data = BlockDataset(load, lengths, blocks, device=plan.engine.device)
+    plan.data.block_errors = load.block_errors
     return plan
 
 

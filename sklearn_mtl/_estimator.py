@@ -421,8 +421,8 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             if first_pass or not getattr(plan, "started", False):
                 vars(self).clear()
                 vars(self).update(saved)
-            elif snapshot is not None and getattr(
-                exc, "sklearn_mtl_block_error", False
+            elif snapshot is not None and any(
+                exc is e for e in getattr(plan.data, "block_errors", ())
             ):
                 # Only a block's own error undoes the call; an interruption or
                 # a callback's error keeps the epochs trained, as in memory.
@@ -626,8 +626,12 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
                 ConvergenceWarning,
                 stacklevel=5,
             )
-        scores = self.validation_scores_ or []
-        if early_stopping and not any(score == score for score in scores):
+        scores = [  # this call's epochs only
+            row["valid_score"]
+            for row in engine.history[epochs_before:]
+            if "valid_score" in row
+        ]
+        if early_stopping and scores and not any(s == s for s in scores):
             warnings.warn(
                 "No task had a labelled row in the validation split, so early "
                 "stopping had no score to stop on: it stopped after "

@@ -149,25 +149,15 @@ def _is_ours(obj) -> bool:
 
 
 def _refuse_built_trunk(estimator) -> None:
-    """Refuse a model of this package (or one held in ``estimator``'s
-    parameters: a Pipeline's steps) whose network was built with a ``trunk``.
+    """Refuse a model of this package whose network was built with a ``trunk``,
+    ``estimator`` itself or one it holds (a Pipeline's steps, a search's
+    ``best_estimator_``, a wrapper's ``regressor_``, at any depth).
 
     The trunk is the user's code: a file without code cannot rebuild it (and
     setting ``trunk=None`` would only make a file that fails to load).
     """
-    held = [estimator]
-    if not _is_ours(estimator):
-        # Its parameters (a Pipeline's steps) and its fitted attributes (a
-        # search's best_estimator_, a wrapper's regressor_), one level each.
-        try:
-            held += list(estimator.get_params(deep=True).values())
-        except Exception:  # a step breaking the get_params convention
-            pass  # skops (below) refuses what it cannot store
-        held += list(getattr(estimator, "__dict__", {}).values())
-    for model in held:
-        if not (_is_ours(model) and hasattr(model, "engine_")):
-            continue
-        trunk = model._built("trunk")
+    for model in _models_held(estimator, set()):
+        trunk = model._built("trunk") if hasattr(model, "engine_") else None
         if trunk is not None:
             raise ValueError(
                 f"Cannot save a {type(model).__name__} whose network was built "
@@ -175,6 +165,31 @@ def _refuse_built_trunk(estimator) -> None:
                 "the trunk is code. Use pickle or joblib for this model (and "
                 "load only files you trust)."
             )
+
+
+def _models_held(obj, seen: set, depth: int = 0):
+    """This package's estimators in ``obj``: itself, or in its parameters,
+    attributes and containers (estimators, dicts, lists, tuples), recursively."""
+    if id(obj) in seen or depth > 20:
+        return
+    seen.add(id(obj))
+    if _is_ours(obj):
+        yield obj
+        return
+    if isinstance(obj, dict):
+        children = list(obj.values())
+    elif isinstance(obj, list | tuple):
+        children = list(obj)
+    elif hasattr(obj, "get_params") and not isinstance(obj, type):
+        children = list(getattr(obj, "__dict__", {}).values())
+        try:
+            children += list(obj.get_params(deep=False).values())
+        except Exception:  # a step breaking the get_params convention
+            pass  # skops refuses what it cannot store
+    else:
+        return
+    for child in children:
+        yield from _models_held(child, seen, depth + 1)
 
 
 def save(estimator, file) -> None:

@@ -724,7 +724,8 @@ def build_tasks(columns, names, task_types=None, classes=None, force_kind=None):
         # A missing-label marker in it (np.unique(y) of a y with NaN) is not a
         # label.
         flat_labels = [c for c in classes if not _is_missing_marker(c)]
-        per_task_classes = [np.asarray(flat_labels)] * len(names)
+        dtype = np.asarray(classes).dtype  # an object list stays object
+        per_task_classes = [np.asarray(flat_labels, dtype=dtype)] * len(names)
         flat = True
     else:
         per_task_classes = list(classes)
@@ -764,36 +765,45 @@ def build_tasks(columns, names, task_types=None, classes=None, force_kind=None):
             cls = None  # the shared labels are those of the classification tasks
         tasks.append(Task.from_column(name, values, missing, kind, cls))
     if flat:
-        _check_shared_labels(columns, names, tasks)
+        _check_shared_labels(columns, names, tasks, flat_labels)
     return TaskSet(tasks)
 
 
-def _check_shared_labels(columns, names, tasks) -> None:
+def _check_shared_labels(columns, names, tasks, flat_labels) -> None:
     """Refuse one flat ``classes`` for tasks that cannot share a label set.
 
-    Two classification tasks that each show two labels or more, none in
-    common, have different labels (learning_curve's ``np.unique(y)`` of a
-    multi-task ``y`` is their union): one list for all would give each task
-    the other's labels as classes.
+    learning_curve's ``np.unique(y)`` of a multi-task ``y`` is the union of
+    every column's labels: one list for all would give each classification
+    task the others' labels as classes. Refused when that is sure: two
+    classification tasks that each show two labels or more, none in common; a
+    list holding a regression task's (non-integer) values; a list mixing
+    booleans and numbers (True == 1: the tasks' label types would merge).
     """
+    plain = [_plain_label(v) for v in flat_labels]
+    if any(isinstance(v, bool) for v in plain) and any(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in plain
+    ):
+        raise ValueError(
+            "classes is one list of labels for every classification task, but it "
+            f"mixes booleans and numbers ({plain[:6]}), which Python treats as "
+            "equal (True == 1): give one array (or None) per task."
+            + _LEARNING_CURVE_HINT
+        )
+    listed = set(plain)
     seen = {}
     for name, col, task in zip(names, columns, tasks):
         values, missing = _labelled_values(col, name)
-        labels = {_label_key(v) for v in values[~missing]}
+        labels = {_plain_label(v) for v in values[~missing]}
         if not task.is_classification:
-            # The flat list holds this regression task's values: it is the
-            # union of y's columns (learning_curve's np.unique(y)), and each
-            # classification task would take them all as classes.
-            listed = {_label_key(v) for v in task_flat_labels(tasks)}
-            if len(labels) > 2 and labels <= listed:
+            continuous = any(
+                isinstance(v, float) and not v.is_integer() for v in labels
+            )
+            if continuous and len(labels) > 2 and labels <= listed:
                 raise ValueError(
-                    f"classes is one list of labels for every classification "
-                    f"task, but it holds the values of the regression task "
+                    "classes is one list of labels for every classification "
+                    "task, but it holds the values of the regression task "
                     f"{name!r}: give one array (or None) per task (None for a "
-                    "regression task). (learning_curve with "
-                    "exploit_incremental_learning=True passes one list, the union "
-                    "of y's columns: use it with classification tasks that share "
-                    "their labels.)"
+                    "regression task)." + _LEARNING_CURVE_HINT
                 )
         elif len(labels) >= 2:
             seen[name] = labels
@@ -802,29 +812,24 @@ def _check_shared_labels(columns, names, tasks) -> None:
         for b, labels_b in shown[i + 1 :]:
             if not labels_a & labels_b:
                 raise ValueError(
-                    f"classes is one list of labels for every classification "
+                    "classes is one list of labels for every classification "
                     f"task, but tasks {a!r} and {b!r} share no label "
-                    f"({sorted(str(v) for _, v in labels_a)} and "
-                    f"{sorted(str(v) for _, v in labels_b)}): "
-                    "give one array (or None) per task, classes=[labels of "
-                    f"{a!r}, labels of {b!r}, ...]. (learning_curve with "
-                    "exploit_incremental_learning=True passes one list, the "
-                    "union of every task's labels: use it with tasks that share "
-                    "their labels.)"
+                    f"({sorted(map(str, labels_a))} and "
+                    f"{sorted(map(str, labels_b))}): give one array (or None) "
+                    f"per task, classes=[labels of {a!r}, labels of {b!r}, ...]."
+                    + _LEARNING_CURVE_HINT
                 )
 
 
-def task_flat_labels(tasks) -> list:
-    """The flat labels every classification task got (their shared classes)."""
-    shared = next((t.classes for t in tasks if t.is_classification), None)
-    return [] if shared is None else list(shared)
+def _plain_label(value):
+    return value.item() if isinstance(value, np.generic) else value
 
 
-def _label_key(value):
-    """A label as a set key that tells True from 1 (equal, and equally hashed,
-    in Python)."""
-    value = value.item() if isinstance(value, np.generic) else value
-    return (isinstance(value, bool), value)
+_LEARNING_CURVE_HINT = (
+    " (learning_curve with exploit_incremental_learning=True passes one list, "
+    "the union of y's columns: use it with classification tasks that share "
+    "their labels.)"
+)
 
 
 def _is_missing_marker(value) -> bool:

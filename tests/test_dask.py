@@ -327,6 +327,32 @@ def test_a_later_blocks_error_leaves_the_model_as_it_was():
         balanced.partial_fit(*as_dask(X, bad_y[:, 0].astype(int), 40))
 
 
+class _Frozen(Exception):
+    """An exception that takes no new attributes (as attrs' frozen ones)."""
+
+    def __setattr__(self, name, value):
+        if not name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__} is frozen")
+        super().__setattr__(name, value)
+
+
+def test_a_blocks_own_error_is_raised_untouched_and_undone():
+    X, y = make_data(n=120)
+    est = MultiTaskNeuralEstimator(**MIXED).partial_fit(*as_dask(X, y, 40))
+    before = est.predict(X)
+
+    def read(block, block_info=None):
+        if block_info[0]["chunk-location"][0] == 2:
+            raise _Frozen("block 2 could not be read")
+        return block
+
+    dX = da.from_array(X, chunks=(40, 4)).map_blocks(read, dtype=X.dtype)
+    with pytest.raises(_Frozen, match="block 2 could not be read"):
+        est.partial_fit(dX, as_dask(X, y, 40)[1])
+    np.testing.assert_array_equal(est.predict(X), before)
+    assert est.n_iter_ == len(est.engine_.history) == 1
+
+
 class _FailAtEpoch(Callback):
     def __init__(self, epoch):
         self.epoch = epoch

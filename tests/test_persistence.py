@@ -923,6 +923,16 @@ def test_save_finds_a_trunk_model_held_by_a_wrapper():
     wrapped.fit(X, X[:, 0])
     with pytest.raises(ValueError, match=r"built with trunk=.*_EncoderTrunk"):
         save(wrapped, io.BytesIO())
+    # Two levels down: a wrapper around a Pipeline ending in the model.
+    from sklearn.base import clone
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    deeper = TransformedTargetRegressor(  # its fitted clone is in regressor_
+        make_pipeline(StandardScaler(), clone(wrapped.regressor))
+    ).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match=r"built with trunk=.*_EncoderTrunk"):
+        save(deeper, io.BytesIO())
 
 
 def test_a_file_from_before_the_build_record_loads_from_its_parameters(tmp_path):

@@ -182,10 +182,19 @@ def test_flat_classes_are_shared_by_every_classification_task():
         r"\['f', 'o', 'r'\]\): give one array \(or None\) per task",
     ):
         build_tasks([buy, tier], ["a", "b"], classes=["f", "no", "o", "r", "yes"])
-    # True is not 1: a bool task and an int task share no label.
+    # A list mixing booleans and numbers (True == 1) would merge label types;
+    # numbers alone serve a bool task as they serve MLPClassifier.
     flag, level = np.array([True, False, True]), np.array([0, 1, 2])
-    with pytest.raises(ValueError, match="tasks 'a' and 'b' share no label"):
+    with pytest.raises(ValueError, match="mixes booleans and numbers"):
         build_tasks([flag, level], ["a", "b"], classes=[False, True, 2])
+    tasks = build_tasks([flag, level], ["a", "b"], classes=[0, 1, 2])
+    assert [t.classes.tolist() for t in tasks.tasks] == [[0, 1, 2], [0, 1, 2]]
+    # A regression task of counts inside the list is not its union.
+    counts = np.array([1.0, 2.0, 3.0])
+    tasks = build_tasks(
+        [level, counts], ["a", "n"], {"n": "regression"}, classes=np.arange(5)
+    )
+    assert tasks.tasks[0].classes.tolist() == [0, 1, 2, 3, 4]
     # np.unique(y) of a y with a regression column holds its values.
     amount = np.array([0.5, 1.7, 2.9])
     with pytest.raises(ValueError, match="holds the values of the regression task"):
