@@ -144,6 +144,18 @@ def _check_callbacks(callbacks) -> list:
 _ENGINE_CALLBACKS = {"epoch_timer", "divergence", "stopping", "print_log"}
 
 
+def _raised_by(exc, errors) -> bool:
+    """Whether ``exc`` is one of ``errors`` or was raised from one (its chain:
+    a StopIteration from a block surfaces as RuntimeError from its cause)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if any(exc is e for e in errors):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def _copy_containers(value):
     """``value`` with its dicts, lists, tuples and arrays copied, other objects
     shared."""
@@ -421,8 +433,8 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             if first_pass or not getattr(plan, "started", False):
                 vars(self).clear()
                 vars(self).update(saved)
-            elif snapshot is not None and any(
-                exc is e for e in getattr(plan.data, "block_errors", ())
+            elif snapshot is not None and _raised_by(
+                exc, getattr(plan.data, "block_errors", ())
             ):
                 # Only a block's own error undoes the call; an interruption or
                 # a callback's error keeps the epochs trained, as in memory.

@@ -179,6 +179,8 @@ def _models_held(obj, seen: set, depth: int = 0):
     if isinstance(obj, dict):
         children = list(obj.values())
     elif isinstance(obj, list | tuple):
+        if len(obj) > 10_000:  # data, not a list of estimators
+            return
         children = list(obj)
     elif hasattr(obj, "get_params") and not isinstance(obj, type):
         children = list(getattr(obj, "__dict__", {}).values())

@@ -724,7 +724,10 @@ def build_tasks(columns, names, task_types=None, classes=None, force_kind=None):
         # A missing-label marker in it (np.unique(y) of a y with NaN) is not a
         # label.
         flat_labels = [c for c in classes if not _is_missing_marker(c)]
-        dtype = np.asarray(classes).dtype  # an object list stays object
+        # An object array stays object; otherwise the labels left set the
+        # dtype (not the NaN dropped: [0, 1, nan] gives ints).
+        given = getattr(classes, "dtype", None)
+        dtype = object if given is not None and given.kind == "O" else None
         per_task_classes = [np.asarray(flat_labels, dtype=dtype)] * len(names)
         flat = True
     else:

@@ -352,6 +352,19 @@ def test_a_blocks_own_error_is_raised_untouched_and_undone():
     np.testing.assert_array_equal(est.predict(X), before)
     assert est.n_iter_ == len(est.engine_.history) == 1
 
+    # A StopIteration from a block surfaces as RuntimeError raised from it
+    # (PEP 479, in the batch generator): undone too.
+    def stop(block, block_info=None):
+        if block_info[0]["chunk-location"][0] == 2:
+            raise StopIteration
+        return block
+
+    dX = da.from_array(X, chunks=(40, 4)).map_blocks(stop, dtype=X.dtype)
+    with pytest.raises(RuntimeError, match="generator raised StopIteration"):
+        est.partial_fit(dX, as_dask(X, y, 40)[1])
+    np.testing.assert_array_equal(est.predict(X), before)
+    assert est.n_iter_ == len(est.engine_.history) == 1
+
 
 class _FailAtEpoch(Callback):
     def __init__(self, epoch):

@@ -204,6 +204,12 @@ def test_flat_classes_are_shared_by_every_classification_task():
     # A missing marker in it (np.unique of a y with NaN) is not a label.
     tasks = build_tasks([y0, y1], ["a", "b"], classes=np.array([0.0, 1.0, np.nan]))
     assert [t.classes.tolist() for t in tasks.tasks] == [[0.0, 1.0], [0.0, 1.0]]
+    # ... and leaves the labels' own dtype (not float64 for the NaN).
+    tasks = build_tasks([y0, y1], ["a", "b"], classes=[0, 1, np.nan])
+    assert tasks.tasks[0].classes.dtype.kind == "i"
+    flags = np.array([True, False, True])
+    tasks = build_tasks([flags, flags], ["a", "b"], classes=[False, True, np.nan])
+    assert tasks.tasks[0].classes.dtype == bool
     # one entry per task is still read per task
     tasks = build_tasks([y0, y1], ["a", "b"], classes=[[0, 1], [1, 2, 3]])
     assert [t.classes.tolist() for t in tasks.tasks] == [[0, 1], [1, 2, 3]]
