@@ -623,15 +623,15 @@ def _lazy_outputs(estimator, X):
     return X, outputs, dtype
 
 
-def outputs(estimator, X) -> np.ndarray:
+def gather_outputs(estimator, X, *also):
     """The network outputs of a dask collection, gathered: (n_samples, width),
-    small beside X, which is never gathered (for the per-task scorers)."""
-    from sklearn.utils.validation import check_is_fitted
+    small beside X, which is never gathered; and ``also`` (y, sample_weight:
+    dask collections or not) computed in the same pass."""
+    import dask
 
-    check_is_fitted(estimator)
     _, lazy, _ = _lazy_outputs(estimator, X)
-    out = lazy.compute()
-    return np.asarray(out.to_numpy() if hasattr(out, "to_numpy") else out)
+    out, *also = dask.compute(lazy, *also)
+    return (np.asarray(out.to_numpy() if hasattr(out, "to_numpy") else out), *also)
 
 
 def predict(estimator, X, method="predict"):
@@ -693,27 +693,12 @@ def predict(estimator, X, method="predict"):
 
 
 def score(estimator, X, y, sample_weight=None) -> float:
-    """``score`` on dask collections: predictions computed block by block.
+    """``score`` on dask collections: the network runs block by block.
 
-    Only the predictions, y and sample_weight are gathered (n_samples x n_tasks
-    values), never X.
+    Only its outputs (n_samples x output width), y and sample_weight are
+    gathered, never X; predictions are decoded from them as in memory.
     """
-    import dask
-
-    pred, y, sample_weight = dask.compute(predict(estimator, X), y, sample_weight)
-    if hasattr(pred, "columns"):
-        preds = [pred[c].to_numpy() for c in pred.columns]
-    elif getattr(pred, "ndim", 1) == 1:
-        preds = [np.asarray(pred)]
-    else:
-        preds = [pred[:, j] for j in range(pred.shape[1])]
-    # Each task's predictions in its own label dtype, as tasks_.predict gives
-    # them in memory (a column of a stacked object array stays object).
-    preds = [
-        np.asarray(p).astype(
-            t.classes.dtype if t.is_classification else np.float64, copy=False
-        )
-        for p, t in zip(preds, estimator.tasks_.tasks)
-    ]
+    outputs, y, sample_weight = gather_outputs(estimator, X, y, sample_weight)
+    preds = estimator.tasks_.predict(outputs)
     columns = estimator.tasks_.match_columns(y)
     return estimator.tasks_.mean_score(preds, columns, sample_weight)

@@ -384,8 +384,9 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             :meth:`sklearn.neural_network.MLPClassifier.partial_fit` and of
             ``learning_curve(exploit_incremental_learning=True)``) gives every
             classification task those labels: for tasks with different label
-            sets give one array per task (two tasks that each show two labels
-            or more, none in common, raise a ValueError saying so). Ignored
+            sets give one array per task (a list that cannot serve every task
+            raises a ValueError saying why: two tasks with no label in common,
+            booleans mixed with numbers, a regression task's values). Ignored
             after the first call.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each row, as in :meth:`fit`.

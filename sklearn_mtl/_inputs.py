@@ -42,6 +42,7 @@ import scipy.sparse as sp
 from scipy.special import ndtri
 from sklearn.utils.validation import validate_data
 
+from ._tasks import scalar
 from .nn import NUM_EMBEDDINGS, TabularEmbedding, numeric_embedding
 from .nn.embeddings import TWO_EDGES
 
@@ -303,11 +304,6 @@ def _missing(values: np.ndarray) -> np.ndarray:
     return np.asarray(pd.isna(values), dtype=bool)
 
 
-def _plain(value):
-    """A numpy scalar as the Python scalar it holds (JSON-storable)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _bad_value(values, name: str) -> TypeError:
     """The error for a categorical column holding values of an unusable type."""
     bad = next(v for v in values if not isinstance(v, str | bool | int | float))
@@ -321,11 +317,11 @@ def _bad_value(values, name: str) -> TypeError:
 def _categories(values: np.ndarray, missing: np.ndarray, name: str) -> list:
     present = values[~missing]
     if values.dtype.kind != "O":
-        return [_plain(v) for v in np.unique(present)]
+        return [scalar(v) for v in np.unique(present)]
     import pandas as pd
 
     try:
-        uniq = [_plain(v) for v in pd.unique(present)]
+        uniq = [scalar(v) for v in pd.unique(present)]
     except TypeError:  # unhashable values (lists, dicts)
         raise _bad_value(present, name) from None
     if any(not isinstance(v, str | bool | int | float) for v in uniq):

@@ -723,7 +723,8 @@ def build_tasks(columns, names, task_types=None, classes=None, force_kind=None):
         # every classification task shares.
         # A missing-label marker in it (np.unique(y) of a y with NaN) is not a
         # label.
-        flat_labels = [c for c in classes if not _is_missing_marker(c)]
+        marked = _is_missing(np.asarray(list(classes), dtype=object))
+        flat_labels = [c for c, m in zip(classes, marked) if not m]
         # An object array stays object; otherwise the labels left set the
         # dtype (not the NaN dropped: [0, 1, nan] gives ints).
         given = getattr(classes, "dtype", None)
@@ -737,9 +738,10 @@ def build_tasks(columns, names, task_types=None, classes=None, force_kind=None):
                 f"classes has {len(per_task_classes)} entries but y has "
                 f"{len(names)} tasks."
             )
-    tasks = []
+    tasks, labelled = [], []
     for name, col, kind, cls in zip(names, columns, kinds, per_task_classes):
         values, missing = _labelled_values(col, name)
+        labelled.append(values[~missing])
         if kind is None and force_kind == "regression":
             kind = "regression"
         if force_kind == "classification":
@@ -768,11 +770,11 @@ def build_tasks(columns, names, task_types=None, classes=None, force_kind=None):
             cls = None  # the shared labels are those of the classification tasks
         tasks.append(Task.from_column(name, values, missing, kind, cls))
     if flat:
-        _check_shared_labels(columns, names, tasks, flat_labels)
+        _check_shared_labels(tasks, labelled, flat_labels)
     return TaskSet(tasks)
 
 
-def _check_shared_labels(columns, names, tasks, flat_labels) -> None:
+def _check_shared_labels(tasks, labelled, flat_labels) -> None:
     """Refuse one flat ``classes`` for tasks that cannot share a label set.
 
     learning_curve's ``np.unique(y)`` of a multi-task ``y`` is the union of
@@ -782,7 +784,7 @@ def _check_shared_labels(columns, names, tasks, flat_labels) -> None:
     list holding a regression task's (non-integer) values; a list mixing
     booleans and numbers (True == 1: the tasks' label types would merge).
     """
-    plain = [_plain_label(v) for v in flat_labels]
+    plain = [scalar(v) for v in flat_labels]
     if any(isinstance(v, bool) for v in plain) and any(
         isinstance(v, int | float) and not isinstance(v, bool) for v in plain
     ):
@@ -794,9 +796,9 @@ def _check_shared_labels(columns, names, tasks, flat_labels) -> None:
         )
     listed = set(plain)
     seen = {}
-    for name, col, task in zip(names, columns, tasks):
-        values, missing = _labelled_values(col, name)
-        labels = {_plain_label(v) for v in values[~missing]}
+    for task, present in zip(tasks, labelled):
+        name = task.name
+        labels = {scalar(v) for v in present}
         if not task.is_classification:
             continuous = any(
                 isinstance(v, float) and not v.is_integer() for v in labels
@@ -824,7 +826,8 @@ def _check_shared_labels(columns, names, tasks, flat_labels) -> None:
                 )
 
 
-def _plain_label(value):
+def scalar(value):
+    """A numpy scalar as the Python scalar it holds (a label, a category)."""
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -833,10 +836,6 @@ _LEARNING_CURVE_HINT = (
     "the union of y's columns: use it with classification tasks that share "
     "their labels.)"
 )
-
-
-def _is_missing_marker(value) -> bool:
-    return value is None or (isinstance(value, float | np.floating) and value != value)
 
 
 def _is_flat_labels(classes) -> bool:

@@ -42,6 +42,7 @@ from ._estimator import _BaseMultiTask, fitted_multitask
 from ._tasks import (
     _labelled_values,
     per_task_class_weight,
+    scalar,
     split_target_columns,
 )
 
@@ -90,10 +91,6 @@ def _plain(values: np.ndarray) -> np.ndarray:
         if plain.shape == values.shape and plain.dtype.kind in "biufUS":
             return plain
     return values
-
-
-def _scalar(value):
-    return value.item() if isinstance(value, np.generic) else value
 
 
 class _TaskData:
@@ -202,7 +199,7 @@ class _Metric:
             and "pos_label" not in kwargs
             and not (set_wise and average != "binary")
         ):
-            kwargs["pos_label"] = _scalar(data.classes[1])
+            kwargs["pos_label"] = scalar(data.classes[1])
         if self.needs_proba:
             if task.kind == "multiclass" and "multi_class" in params:
                 kwargs.setdefault("multi_class", "ovr")
@@ -226,7 +223,7 @@ class _Metric:
         if self.needs_proba:
             y_pred = data.proba
             if data.task.kind == "binary":
-                pos = kwargs.get("pos_label", _scalar(data.classes[1]))
+                pos = kwargs.get("pos_label", scalar(data.classes[1]))
                 column = np.flatnonzero(data.classes == pos)
                 if column.size != 1:
                     raise ValueError(
@@ -273,16 +270,31 @@ def _unwrap(estimator):
 
 
 def _forward(model, transforms, X) -> np.ndarray:
-    """The network outputs for X: the transforms, then ONE forward pass.
+    """The network outputs for X: the transforms, then ONE forward pass."""
+    for transform in transforms:
+        X = transform.transform(X)
+    return model._outputs(X)
 
-    For a dask collection the network runs block by block and only its
-    outputs are gathered, as ``score`` does.
+
+def _evaluate(model, transforms, X, y, sample_weight=None):
+    """The network outputs for X, each task's column of y, and the weights.
+
+    Dask collections are computed in one pass, as ``score`` computes them:
+    the network runs block by block, and only its outputs, y and the weights
+    are gathered, never X.
     """
+    if not _dask.is_collection(X, y, sample_weight):
+        columns = _task_columns(model, y, X)  # before running the network
+        return _forward(model, transforms, X), columns, sample_weight
     for transform in transforms:
         X = transform.transform(X)
     if _dask.is_collection(X):
-        return _dask.outputs(model, X)
-    return model._outputs(X)
+        outputs, y, sample_weight = _dask.gather_outputs(model, X, y, sample_weight)
+    else:
+        import dask
+
+        (y, sample_weight), outputs = dask.compute(y, sample_weight), model._outputs(X)
+    return outputs, _task_columns(model, y), sample_weight
 
 
 def _task_index(model, task) -> int:
@@ -314,8 +326,6 @@ def _task_columns(model, y, X=None) -> list[np.ndarray]:
             "not keep; score on the validation split (on_train=False, with "
             "early_stopping) instead."
         )
-    if _dask.is_collection(y):
-        y = y.compute()  # n_samples x n_tasks labels: small beside X
     return model.tasks_.match_columns(y)
 
 
@@ -388,8 +398,10 @@ class _TaskScorer(_RoutedScorer):
         i = _task_index(model, self.task)
         task = model.tasks_.tasks[i]
         self.metric.check(task)  # before running the network
-        columns = _task_columns(model, y_true, X)
-        outputs = model.tasks_.slice(_forward(model, transforms, X), i)
+        outputs, columns, sample_weight = _evaluate(
+            model, transforms, X, y_true, sample_weight
+        )
+        outputs = model.tasks_.slice(outputs, i)
         return self.metric.score(_TaskData(task, outputs, columns[i], sample_weight))
 
     @property
@@ -411,8 +423,9 @@ class _MultiTaskScorer(_RoutedScorer):
 
     def __call__(self, estimator, X, y_true, sample_weight=None) -> dict:
         model, transforms = _unwrap(estimator)
-        columns = _task_columns(model, y_true, X)
-        outputs = _forward(model, transforms, X)
+        outputs, columns, sample_weight = _evaluate(
+            model, transforms, X, y_true, sample_weight
+        )
         scores = {}
         for i, task in enumerate(model.tasks_.tasks):
             metrics = (
@@ -655,8 +668,7 @@ def per_task_report(estimator, X, y, sample_weight=None):
     [['binary', 100], ['regression', 100]]
     """
     model, transforms = _unwrap(estimator)
-    columns = _task_columns(model, y)
-    outputs = _forward(model, transforms, X)
+    outputs, columns, sample_weight = _evaluate(model, transforms, X, y, sample_weight)
     metrics = {
         kind: {k: _Metric.from_scoring(s) for k, s in table.items()}
         for kind, table in (

@@ -336,31 +336,28 @@ class _Frozen(Exception):
         super().__setattr__(name, value)
 
 
-def test_a_blocks_own_error_is_raised_untouched_and_undone():
+@pytest.mark.parametrize(
+    "error, raised, match",
+    [
+        (_Frozen("block 2 could not be read"), _Frozen, "block 2 could not be read"),
+        # PEP 479: a StopIteration from a block surfaces as RuntimeError
+        # raised from it, in the batch generator.
+        (StopIteration(), RuntimeError, "generator raised StopIteration"),
+    ],
+    ids=["frozen", "stop-iteration"],
+)
+def test_a_blocks_own_error_is_raised_untouched_and_undone(error, raised, match):
     X, y = make_data(n=120)
     est = MultiTaskNeuralEstimator(**MIXED).partial_fit(*as_dask(X, y, 40))
     before = est.predict(X)
 
     def read(block, block_info=None):
         if block_info[0]["chunk-location"][0] == 2:
-            raise _Frozen("block 2 could not be read")
+            raise error
         return block
 
     dX = da.from_array(X, chunks=(40, 4)).map_blocks(read, dtype=X.dtype)
-    with pytest.raises(_Frozen, match="block 2 could not be read"):
-        est.partial_fit(dX, as_dask(X, y, 40)[1])
-    np.testing.assert_array_equal(est.predict(X), before)
-    assert est.n_iter_ == len(est.engine_.history) == 1
-
-    # A StopIteration from a block surfaces as RuntimeError raised from it
-    # (PEP 479, in the batch generator): undone too.
-    def stop(block, block_info=None):
-        if block_info[0]["chunk-location"][0] == 2:
-            raise StopIteration
-        return block
-
-    dX = da.from_array(X, chunks=(40, 4)).map_blocks(stop, dtype=X.dtype)
-    with pytest.raises(RuntimeError, match="generator raised StopIteration"):
+    with pytest.raises(raised, match=match):
         est.partial_fit(dX, as_dask(X, y, 40)[1])
     np.testing.assert_array_equal(est.predict(X), before)
     assert est.n_iter_ == len(est.engine_.history) == 1
@@ -406,6 +403,13 @@ def test_scorers_and_score_on_dask_collections_equal_in_memory():
     pd.testing.assert_frame_equal(report, per_task_report(est, X, Y))
     scorer = make_task_scorer("task_1", "roc_auc")
     assert scorer(est, dX, dY) == scorer(est, X, Y)
+    # Weights (and y alone) as dask collections too, gathered in one pass.
+    w = np.random.RandomState(0).uniform(0.5, 2.0, size=120)
+    dw = da.from_array(w, chunks=40)
+    assert est.score(dX, dY, sample_weight=dw) == est.score(X, Y, sample_weight=w)
+    report = per_task_report(est, dX, dY, sample_weight=dw)
+    pd.testing.assert_frame_equal(report, per_task_report(est, X, Y, sample_weight=w))
+    assert scorer(est, X, dY, sample_weight=dw) == scorer(est, X, Y, sample_weight=w)
 
 
 def test_balanced_class_weight_with_a_regression_task_streams_as_in_memory():

@@ -876,7 +876,7 @@ def test_transfer_report_fold_that_cannot_be_fitted_or_scored_is_nan():
     assert np.isnan(report.loc["flag", "single_per_fold"][0])
 
 
-def test_transfer_report_raises_when_every_fit_of_a_model_fails():
+def test_transfer_report_raises_when_every_joint_fit_fails():
     X, y = _data(n=90)
     with pytest.raises(
         ValueError,
