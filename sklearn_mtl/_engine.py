@@ -654,8 +654,10 @@ class MultiTaskEngine(NeuralNet):
                 self.stopped_early_ = True
             except KeyboardInterrupt:
                 warnings.warn("Training interrupted by user.", stacklevel=6)
-                if len(self.history) and "train_loss" not in self.history[-1]:
-                    del self.history[-1]
+                self._drop_unfinished_epoch()
+            except BaseException:
+                self._drop_unfinished_epoch()  # the history holds whole epochs
+                raise
             self.notify("on_train_end", X=X, y=y)
         finally:
             set_generator(self.module_, None)
@@ -663,6 +665,11 @@ class MultiTaskEngine(NeuralNet):
             self.__dict__.pop("_generator", None)
             self.__dict__.pop("_inference", None)
         return self
+
+    def _drop_unfinished_epoch(self) -> None:
+        """Remove the last history row if its epoch did not finish training."""
+        if len(self.history) and "train_loss" not in self.history[-1]:
+            del self.history[-1]
 
     def request_stop(self) -> None:
         """End training after this epoch, once every callback has seen it."""

@@ -426,7 +426,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             elif _dask.is_collection(X, y, sample_weight):
                 # A stream's blocks are checked as they are read, in training:
                 # a later block's error must not leave a half-trained model.
-                snapshot = self._engine_snapshot()
+                snapshot = plan.undo = self._engine_snapshot()
             return self._train(plan, incremental)
         except TrainingDivergedError:
             raise  # the model keeps its last finite weights, coherent (see _train)
@@ -455,13 +455,16 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         state["history"] = copy.deepcopy(list(engine.history))
         return {
             "engine": state,
-            "precision": engine.precision,
             "built_with": dict(getattr(self, "_built_with", {})),
         }
 
     def _restore_engine(self, snapshot) -> None:
+        """Put back a snapshot, and the engine parameters the call had set
+        (first: setting callback parameters re-initialises the callbacks, and
+        the optimizer's state carries its learning rate and weight decay)."""
+        if snapshot.get("params"):
+            self.engine_.set_params(**snapshot["params"])
         self.engine_.set_state(snapshot["engine"])
-        self.engine_.set_params(precision=snapshot["precision"])
         if hasattr(self, "_built_with"):
             self._built_with.clear()
             self._built_with.update(snapshot["built_with"])
@@ -603,7 +606,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
                 random_state=(plan.seed + epochs_before) % (2**31),
                 stratify=single_classifier,
             )
-        engine.set_params(
+        params = dict(
             lr=self.learning_rate_init,
             batch_size=plan.batch_size,
             max_epochs=epochs,
@@ -621,16 +624,23 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             callbacks__stopping__early_stopping=early_stopping,
             callbacks__stopping__warm=epochs_before > 0,
         )
+        if getattr(plan, "undo", None) is not None:
+            # What these were, for a streamed call that is undone (see _fit);
+            # the weight decay lives in the optimizer's state.
+            current = engine.get_params()
+            plan.undo["params"] = {k: current[k] for k in params if k in current}
+        engine.set_params(**params)
         plan.started = True
         if hasattr(self, "_built_with"):
             # Each training call sets the precision the model then predicts in.
             self._built_with["precision"] = self.precision
         try:
             engine.partial_fit(plan.data)
-        except TrainingDivergedError:
-            self._record_history()  # the restored model is usable: keep it coherent
-            raise
-        self._record_history()
+        finally:
+            # Whatever stopped training (divergence, a callback's error, Ctrl-C
+            # in on_train_end), n_iter_ and the curves follow the engine's
+            # history: the model keeps the epochs it trained.
+            self._record_history()
         ran_all = len(engine.history) - epochs_before == epochs
         if not incremental and not engine.stopped_early_ and ran_all:
             warnings.warn(

@@ -327,6 +327,29 @@ def test_a_later_blocks_error_leaves_the_model_as_it_was():
         balanced.partial_fit(*as_dask(X, bad_y[:, 0].astype(int), 40))
 
 
+def test_an_undone_call_puts_back_the_engine_parameters_it_set():
+    # An undone call leaves no trace in what save and pickle write either.
+    X, y = make_data(n=120)
+    est = MultiTaskNeuralEstimator(**MIXED).partial_fit(*as_dask(X, y, 40))
+    engine = est.engine_
+    before = {k: engine.get_params()[k] for k in ("lr", "batch_size", "max_epochs")}
+    lr = engine.optimizer_.param_groups[0]["lr"]
+    decay = engine.optimizer_.param_groups[0]["weight_decay"]
+    est.set_params(learning_rate_init=0.05, batch_size=7, alpha=0.5)
+    bad_y = y.copy()
+    bad_y[-1, 0] = 7
+    with pytest.raises(ValueError, match=r"labels \[7.0\] that are not among"):
+        est.partial_fit(*as_dask(X, bad_y, 40))
+    assert {k: engine.get_params()[k] for k in before} == before
+    assert engine.optimizer_.param_groups[0]["lr"] == lr != 0.05
+    assert engine.optimizer_.param_groups[0]["weight_decay"] == decay
+    # The estimator keeps the parameters its user set; the next call uses them.
+    assert (est.learning_rate_init, est.batch_size) == (0.05, 7)
+    est.partial_fit(*as_dask(X, y, 40))
+    assert (engine.lr, engine.batch_size) == (0.05, 7)
+    assert engine.optimizer_.param_groups[0]["lr"] == 0.05
+
+
 class _Frozen(Exception):
     """An exception that takes no new attributes (as attrs' frozen ones)."""
 
@@ -385,6 +408,7 @@ def test_a_callbacks_error_keeps_the_epochs_trained_as_in_memory():
         with pytest.raises(RuntimeError, match="a callback failed"):
             est.fit(*data)
         rows.append(len(est.engine_.history))
+        assert est.n_iter_ == len(est.loss_curve_) == 5
         assert not np.array_equal(est.predict(X), before)
     assert rows == [5, 5]
 

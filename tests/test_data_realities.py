@@ -720,6 +720,56 @@ def test_keyboard_interrupt_leaves_a_usable_model(during_batch, n_iter):
     assert np.isfinite(est.predict_proba(X)[0]).all()
 
 
+class FailAt(Callback):
+    """Raise ``error`` in ``where`` (a batch of the given epoch, or train end)."""
+
+    def __init__(self, error, where, epoch=0):
+        self.error, self.where, self.epoch = error, where, epoch
+        self.armed = False
+
+    def on_batch_end(self, net, **kwargs):
+        if self.armed and self.where == "batch" and len(net.history) == self.epoch:
+            raise self.error
+
+    def on_train_end(self, net, **kwargs):
+        if self.armed and self.where == "train_end":
+            raise self.error
+
+
+@pytest.mark.parametrize(
+    "error, where, epoch, n_iter",
+    [
+        (RuntimeError("a callback failed"), "batch", 5, 4),
+        (KeyboardInterrupt(), "train_end", 0, 6),
+    ],
+    ids=["error-mid-epoch", "ctrl-c-in-on_train_end"],
+)
+def test_an_error_outside_the_epoch_loop_keeps_the_model_coherent(
+    error, where, epoch, n_iter
+):
+    # The model keeps the epochs it trained (a second, warm fit), and n_iter_,
+    # the curves and the engine's history agree: whole epochs only.
+    X = _X(60)
+    y = np.column_stack([X[:, 0] > 0, X[:, 1]]).astype(float)
+    fail = FailAt(error, where, epoch)
+    est = MultiTaskNeuralEstimator(
+        **dict(SMALL, max_iter=3),
+        task_types={"task_1": "regression"},
+        batch_size=20,
+        warm_start=True,
+        callbacks=[fail],
+    ).fit(X, y)
+    fail.armed = True
+    with pytest.raises(type(error)):
+        est.fit(X, y)
+    assert est.n_iter_ == len(est.engine_.history) == n_iter
+    assert len(est.loss_curve_) == len(est.task_loss_curves_["task_1"]) == n_iter
+    assert all("train_loss" in row for row in est.engine_.history)
+    fail.armed = False
+    est.fit(X, y)
+    assert est.n_iter_ == len(est.loss_curve_) == n_iter + 3
+
+
 def test_early_stopping_split_on_rare_class_and_tiny_data():
     X = _X(12)
     y = np.array([0] * 11 + [1])  # one member of class 1: no stratified split
