@@ -268,6 +268,24 @@ def _all_sparse_columns(X) -> bool:
     return X.shape[1] > 0 and all(isinstance(d, pd.SparseDtype) for d in X.dtypes)
 
 
+def _check_fill_values(X) -> None:
+    """Pandas sparse columns must leave out zeros, as scipy sparse X does."""
+    other = {
+        str(name): dtype.fill_value
+        for name, dtype in X.dtypes.items()
+        if not dtype.fill_value == 0  # NaN included
+    }
+    if other:
+        shown = dict(list(other.items())[:5])
+        more = f" and {len(other) - 5} more" if len(other) > 5 else ""
+        raise ValueError(
+            f"X's sparse columns leave out values other than 0 (fill values "
+            f"{shown}{more}); sparse X leaves out zeros. Convert them with "
+            "X.astype(pd.SparseDtype('float64', 0)), which keeps every value, "
+            "or pass dense X."
+        )
+
+
 def _dtype_categories(column):
     """Every category a pandas column's dtype lists (object array), or None.
 
@@ -679,6 +697,8 @@ def validate_sparse(estimator, X, *, reset: bool, dtype):
                 f"This model encodes its inputs ({', '.join(encoded)}), which sparse "
                 "X cannot go through; pass dense X."
             )
+    if not sp.issparse(X):  # a DataFrame of pandas sparse columns
+        _check_fill_values(X)
     try:
         X = check_numeric_X(
             estimator,

@@ -503,3 +503,27 @@ def test_pandas_sparse_dataframe_is_sparse_x_with_its_column_names():
     np.testing.assert_allclose(
         dense.predict_proba(frame)[0], dense.predict_proba(X.toarray())[0]
     )
+
+
+def test_pandas_sparse_columns_with_another_fill_value_are_refused_by_name():
+    pd = pytest.importorskip("pandas")
+    X, Y = _sparse_problem(n=120, d=3)
+    dense = X.toarray()
+    frame = pd.DataFrame(
+        {
+            "zeros": pd.arrays.SparseArray(dense[:, 0], fill_value=0.0),
+            "ones": pd.arrays.SparseArray(dense[:, 1] + 1.0, fill_value=1.0),
+            "gaps": pd.arrays.SparseArray(dense[:, 2]),  # pandas' default: NaN
+        }
+    )
+    est = MultiTaskClassifier(**SMALL)
+    with pytest.raises(
+        ValueError,
+        match=r"values other than 0 \(fill values \{'ones': 1.0, 'gaps': nan\}\)",
+    ):
+        est.fit(frame, Y)
+    assert not hasattr(est, "inputs_")
+    # The suggested conversion keeps the values and fits.
+    fixed = frame.astype(pd.SparseDtype("float64", 0))
+    np.testing.assert_array_equal(fixed.sparse.to_dense()["ones"], dense[:, 1] + 1)
+    assert est.fit(fixed, Y).inputs_["sparse"] is True
