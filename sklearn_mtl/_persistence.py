@@ -188,6 +188,10 @@ def _models_held(obj, seen: set, depth: int = 0):
             children += list(obj.get_params(deep=False).values())
         except Exception:  # a step breaking the get_params convention
             pass  # skops refuses what it cannot store
+    elif type(obj).__module__.startswith("sklearn.") and hasattr(obj, "__dict__"):
+        # scikit-learn's internal holders of fitted estimators (no get_params),
+        # e.g. CalibratedClassifierCV's calibrated_classifiers_.
+        children = list(vars(obj).values())
     else:
         return
     for child in children:

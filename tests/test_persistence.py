@@ -933,6 +933,16 @@ def test_save_finds_a_trunk_model_held_by_a_wrapper():
     ).fit(X, X[:, 0])
     with pytest.raises(ValueError, match=r"built with trunk=.*_EncoderTrunk"):
         save(deeper, io.BytesIO())
+    # Inside scikit-learn's own holders, which have no get_params
+    # (CalibratedClassifierCV keeps _CalibratedClassifier objects).
+    from sklearn.calibration import CalibratedClassifierCV
+
+    calibrated = CalibratedClassifierCV(
+        MultiTaskClassifier(**SMALL, trunk=_WidthTrunk), cv=2
+    ).fit(X, X[:, 0] > 0)
+    assert not hasattr(calibrated.calibrated_classifiers_[0], "get_params")
+    with pytest.raises(ValueError, match=r"built with trunk=.*_WidthTrunk"):
+        save(calibrated, io.BytesIO())
 
 
 def test_a_file_from_before_the_build_record_loads_from_its_parameters(tmp_path):
