@@ -881,12 +881,13 @@ class MultiTaskEngine(NeuralNet):
         self.criterion_.load_state_dict(state["criterion"])
         self.__dict__.pop("_inference", None)
 
-    def get_state(self) -> dict:
+    def get_state(self, history: bool = True) -> dict:
         """The engine's trained state as data: the persistence format's source.
 
-        ``history`` (list of dicts), ``stopping`` (counters and scores) and
-        ``tensors`` (CPU state dicts of the module, criterion and optimizer, and
-        the early-stopping best weights when kept).
+        ``history`` (list of dicts; left out with ``history=False``),
+        ``stopping`` (counters and scores) and ``tensors`` (CPU state dicts of
+        the module, criterion and optimizer, and the early-stopping best
+        weights when kept).
         """
 
         def cpu(obj):
@@ -907,20 +908,24 @@ class MultiTaskEngine(NeuralNet):
         }
         if best is not None:
             tensors["stopping_best"] = cpu(best)
-        history = [
-            {k: v for k, v in row.items() if k != "batches"} for row in self.history
-        ]
-        return {"history": history, "stopping": stopping, "tensors": tensors}
+        state = {"stopping": stopping, "tensors": tensors}
+        if history:
+            state["history"] = [
+                {k: v for k, v in row.items() if k != "batches"} for row in self.history
+            ]
+        return state
 
     def set_state(self, state: dict) -> None:
-        """Restore what :meth:`get_state` returned (the engine is initialized)."""
+        """Restore what :meth:`get_state` returned (the engine is initialized;
+        its history is kept when ``state`` has none)."""
         tensors = state["tensors"]
         self.module_.load_state_dict(tensors["module"])
         self.criterion_.load_state_dict(tensors["criterion"])
         self.optimizer_.load_state_dict(tensors["optimizer"])
-        self.history.clear()
-        for row in state["history"]:
-            self.history.append(dict(row))
+        if "history" in state:
+            self.history.clear()
+            for row in state["history"]:
+                self.history.append(dict(row))
         stopping = dict(state["stopping"])
         best = tensors.get("stopping_best")
         stopping["best_state_"] = best

@@ -446,15 +446,16 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _engine_snapshot(self) -> dict:
         """The engine's trained state, copied to the CPU: weights, optimizer
-        and loss-weighting state, early-stopping state, history (the engine and
-        its callbacks stay the same objects)."""
+        and loss-weighting state, early-stopping state, and the history's
+        length (a call only appends rows; the engine and its callbacks stay
+        the same objects)."""
         engine = self.engine_
-        state = engine.get_state()
+        state = engine.get_state(history=False)
         # get_state's tensors are the live ones on a CPU engine: copies.
         state["tensors"] = copy.deepcopy(state["tensors"])
-        state["history"] = copy.deepcopy(list(engine.history))
         return {
             "engine": state,
+            "epochs": len(engine.history),
             "built_with": dict(getattr(self, "_built_with", {})),
         }
 
@@ -465,6 +466,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         if snapshot.get("params"):
             self.engine_.set_params(**snapshot["params"])
         self.engine_.set_state(snapshot["engine"])
+        del self.engine_.history[snapshot["epochs"] :]
         if hasattr(self, "_built_with"):
             self._built_with.clear()
             self._built_with.update(snapshot["built_with"])
