@@ -646,6 +646,7 @@ class MultiTaskEngine(NeuralNet):
         set_generator(self.module_, generator)
         set_generator(self.criterion_, generator)
         self.__dict__.pop("_inference", None)  # the weights are about to change
+        self.__dict__["_whole_epochs"] = len(self.history)
         try:
             self.notify("on_train_begin", X=X, y=y)
             try:
@@ -664,11 +665,14 @@ class MultiTaskEngine(NeuralNet):
             set_generator(self.criterion_, None)
             self.__dict__.pop("_generator", None)
             self.__dict__.pop("_inference", None)
+            self.__dict__.pop("_whole_epochs", None)
         return self
 
     def _drop_unfinished_epoch(self) -> None:
-        """Remove the last history row if its epoch did not finish training."""
-        if len(self.history) and "train_loss" not in self.history[-1]:
+        """Remove the last history row if its epoch's passes (training, then
+        validation) did not both end: no ``on_epoch_end`` has seen it, the
+        divergence check included."""
+        if len(self.history) > self.__dict__.get("_whole_epochs", len(self.history)):
             del self.history[-1]
 
     def request_stop(self) -> None:
@@ -676,6 +680,8 @@ class MultiTaskEngine(NeuralNet):
         self.__dict__["_stop_requested"] = True
 
     def notify(self, method_name, **cb_kwargs):
+        if method_name == "on_epoch_end":  # the epoch's passes have ended
+            self.__dict__["_whole_epochs"] = len(self.history)
         try:
             super().notify(method_name, **cb_kwargs)
         except KeyboardInterrupt:

@@ -270,10 +270,12 @@ def _all_sparse_columns(X) -> bool:
 
 def _check_fill_values(X) -> None:
     """Pandas sparse columns must leave out zeros, as scipy sparse X does."""
+    import pandas as pd
+
     other = {
         str(name): dtype.fill_value
         for name, dtype in X.dtypes.items()
-        if not dtype.fill_value == 0  # NaN included
+        if pd.isna(dtype.fill_value) or not dtype.fill_value == 0
     }
     if other:
         shown = dict(list(other.items())[:5])

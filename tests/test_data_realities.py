@@ -727,8 +727,9 @@ class FailAt(Callback):
         self.error, self.where, self.epoch = error, where, epoch
         self.armed = False
 
-    def on_batch_end(self, net, **kwargs):
-        if self.armed and self.where == "batch" and len(net.history) == self.epoch:
+    def on_batch_end(self, net, training=True, **kwargs):
+        where = "batch" if training else "validation"
+        if self.armed and self.where == where and len(net.history) == self.epoch:
             raise self.error
 
     def on_train_end(self, net, **kwargs):
@@ -740,9 +741,18 @@ class FailAt(Callback):
     "error, where, epoch, n_iter",
     [
         (RuntimeError("a callback failed"), "batch", 5, 4),
+        # The training pass ended, the validation pass did not: no callback
+        # (nor the divergence check) saw the epoch.
+        (RuntimeError("a callback failed"), "validation", 5, 4),
+        (KeyboardInterrupt(), "validation", 5, 4),
         (KeyboardInterrupt(), "train_end", 0, 6),
     ],
-    ids=["error-mid-epoch", "ctrl-c-in-on_train_end"],
+    ids=[
+        "error-mid-epoch",
+        "error-in-validation",
+        "ctrl-c-in-validation",
+        "ctrl-c-in-on_train_end",
+    ],
 )
 def test_an_error_outside_the_epoch_loop_keeps_the_model_coherent(
     error, where, epoch, n_iter
@@ -757,14 +767,21 @@ def test_an_error_outside_the_epoch_loop_keeps_the_model_coherent(
         task_types={"task_1": "regression"},
         batch_size=20,
         warm_start=True,
+        early_stopping=True,
+        validation_fraction=0.25,
         callbacks=[fail],
     ).fit(X, y)
     fail.armed = True
-    with pytest.raises(type(error)):
-        est.fit(X, y)
+    if isinstance(error, KeyboardInterrupt) and where == "validation":
+        with pytest.warns(UserWarning, match="interrupted"):
+            est.fit(X, y)  # Ctrl-C in an epoch: a usable model, no error
+    else:
+        with pytest.raises(type(error)):
+            est.fit(X, y)
     assert est.n_iter_ == len(est.engine_.history) == n_iter
     assert len(est.loss_curve_) == len(est.task_loss_curves_["task_1"]) == n_iter
-    assert all("train_loss" in row for row in est.engine_.history)
+    assert len(est.validation_scores_) == n_iter
+    assert all("valid_score" in row for row in est.engine_.history)
     fail.armed = False
     est.fit(X, y)
     assert est.n_iter_ == len(est.loss_curve_) == n_iter + 3

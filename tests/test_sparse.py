@@ -516,6 +516,9 @@ def test_pandas_sparse_columns_with_another_fill_value_are_refused_by_name():
             "gaps": pd.arrays.SparseArray(dense[:, 2]),  # pandas' default: NaN
         }
     )
+    na = frame.astype({"zeros": pd.SparseDtype("float64", pd.NA)})
+    with pytest.raises(ValueError, match=r"fill values \{'zeros': <NA>, 'ones'"):
+        MultiTaskClassifier(**SMALL).fit(na, Y)
     est = MultiTaskClassifier(**SMALL)
     with pytest.raises(
         ValueError,
