@@ -130,6 +130,10 @@ bool, int or str, default="from_dtype"
 
     warm_start : bool, default=False
         Reuse the fitted network (and optimizer state) on the next ``fit``.
+        With early stopping, the next ``fit`` also goes on from the stopping
+        rule's best score, counter and best weights, as
+        :class:`~sklearn.neural_network.MLPClassifier` does: after a fit that
+        stopped early, it stops after one epoch without improvement.
 
     early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the rows, stop when their mean

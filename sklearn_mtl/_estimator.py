@@ -464,7 +464,7 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         (first: setting callback parameters re-initialises the callbacks, and
         the optimizer's state carries its learning rate and weight decay)."""
         if snapshot.get("params"):
-            self.engine_.set_params(**snapshot["params"])
+            _set_engine_params(self.engine_, snapshot["params"])
         self.engine_.set_state(snapshot["engine"])
         del self.engine_.history[snapshot["epochs"] :]
         if hasattr(self, "_built_with"):
@@ -609,6 +609,9 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
                 stratify=single_classifier,
             )
         params = dict(
+            # The user's callbacks as set now (set again after loading a file,
+            # or changed after fit).
+            callbacks=_check_callbacks(self.callbacks),
             lr=self.learning_rate_init,
             batch_size=plan.batch_size,
             max_epochs=epochs,
@@ -631,7 +634,13 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             # the weight decay lives in the optimizer's state.
             current = engine.get_params()
             plan.undo["params"] = {k: current[k] for k in params if k in current}
-        engine.set_params(**params)
+        # Setting callback parameters makes skorch build its default callbacks
+        # anew: a warm fit's early stopping carries over the best score, the
+        # counter and the best weights (as MLPClassifier's warm_start does).
+        stopping = dict(engine.callbacks_)["stopping"].get_state()
+        _set_engine_params(engine, params)
+        if epochs_before:
+            dict(engine.callbacks_)["stopping"].set_state(stopping)
         plan.started = True
         if hasattr(self, "_built_with"):
             # Each training call sets the precision the model then predicts in.
@@ -992,6 +1001,18 @@ def fitted_multitask(estimator, user: str):
         )
     check_is_fitted(estimator)
     return estimator, transforms
+
+
+def _set_engine_params(engine, params: dict) -> None:
+    """``engine.set_params(**params)``, the user's ``callbacks`` included.
+
+    skorch's ``set_params`` re-initialises the callbacks before it stores a
+    new ``callbacks`` list, so the list is stored first.
+    """
+    params = dict(params)
+    if "callbacks" in params:
+        engine.callbacks = params.pop("callbacks")
+    engine.set_params(**params)
 
 
 class _FitPlan:

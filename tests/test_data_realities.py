@@ -287,10 +287,13 @@ def test_early_stopping_without_a_labelled_validation_row_warns():
     (warning,) = [w for w in record if "validation split" in str(w.message)]
     assert f"stopped after {est.n_iter_} epochs without one" in str(warning.message)
     assert est.n_iter_ == 3  # n_iter_no_change + 1 epochs of no improvement
-    # A warm refit counts its own epochs (not the history's).
+    # A warm refit counts its own epochs (not the history's); its stopping
+    # rule goes on from the previous fit's count (as MLPClassifier's), so one
+    # more epoch without a score stops it.
     est.set_params(warm_start=True)
-    with pytest.warns(UserWarning, match="stopped after 3 epochs without one"):
+    with pytest.warns(UserWarning, match="stopped after 1 epochs without one"):
         est.fit(X, y)
+    assert est.n_iter_ == 4
 
 
 # --------------------------------------------------------------------- weights

@@ -10,6 +10,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import f1_score
 from skorch.callbacks import (
+    Callback,
     Checkpoint,
     EarlyStopping,
     EpochScoring,
@@ -224,3 +225,81 @@ def test_callbacks_work_with_the_sparse_first_layer(quiet_fit):
     assert len(means) == 3 and all(np.isfinite(means))
     _clf(callbacks=[("reader", BatchReader())]).fit(X_sparse, y)
     assert seen[:3] == [torch.Size([40, 5])] * 3
+
+
+class _Count(Callback):
+    def __init__(self):
+        self.epochs = 0
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs += 1
+
+
+def test_callbacks_set_after_fit_are_the_next_training_calls(quiet_fit):
+    # callbacks is a training parameter: a warm fit or partial_fit uses its
+    # value at the call (set again after loading a file, as docs/data.md says).
+    X, y = _data()
+    first, second = _Count(), _Count()
+    est = quiet_fit(_clf(warm_start=True, callbacks=[first]), X, y)
+    est.set_params(callbacks=[second])
+    quiet_fit(est, X, y)
+    est.partial_fit(X, y)
+    assert (first.epochs, second.epochs) == (3, 4)
+    est.set_params(callbacks=None)
+    quiet_fit(est, X, y)
+    assert (first.epochs, second.epochs) == (3, 4)
+    assert [name for name, _ in est.engine_.callbacks_] == [
+        "epoch_timer",
+        "divergence",
+        "task_history",
+        "stopping",
+    ]
+    # A pickled copy (rebuilt with the callbacks as set) continues as the
+    # model in memory does.
+    import pickle
+
+    halve = _clf(warm_start=True, callbacks=[_HalveLR()])
+    quiet_fit(halve, X, y)
+    halve.set_params(callbacks=None)
+    copy = pickle.loads(pickle.dumps(halve))
+    quiet_fit(halve, X, y)
+    quiet_fit(copy, X, y)
+    lrs = [g["lr"] for g in halve.engine_.optimizer_.param_groups]
+    assert lrs == [g["lr"] for g in copy.engine_.optimizer_.param_groups]
+    assert lrs == [0.001, 0.001]  # each call sets learning_rate_init; none halved
+    np.testing.assert_array_equal(halve.predict_proba(X)[0], copy.predict_proba(X)[0])
+
+
+class _HalveLR(Callback):
+    def on_epoch_begin(self, net, **kwargs):
+        for group in net.optimizer_.param_groups:
+            group["lr"] *= 0.5
+
+
+class _SeeStopping(Callback):
+    def on_train_begin(self, net, **kwargs):
+        stopping = dict(net.callbacks_)["stopping"]
+        self.seen = (stopping.best_score_, stopping.no_improvement_count_)
+
+
+def test_warm_early_stopping_carries_its_state_over(quiet_fit):
+    # As MLPClassifier's warm_start: the best score, the counter and the best
+    # weights of the previous fit are where the next fit starts.
+    X, y = _data(n=200)
+    see = _SeeStopping()
+    est = quiet_fit(
+        _clf(warm_start=True, early_stopping=True, n_iter_no_change=5, callbacks=[see]),
+        X,
+        y,
+    )
+    assert see.seen == (-np.inf, 0)
+    stopping = dict(est.engine_.callbacks_)["stopping"]
+    before = (stopping.best_score_, stopping.no_improvement_count_)
+    assert before[0] == max(est.validation_scores_)
+    quiet_fit(est, X, y)
+    assert see.seen == before
+    stopping = dict(est.engine_.callbacks_)["stopping"]
+    assert stopping.best_score_ == max(est.validation_scores_)
+    # A fit that is not warm starts afresh.
+    quiet_fit(est.set_params(warm_start=False), X, y)
+    assert see.seen == (-np.inf, 0)
