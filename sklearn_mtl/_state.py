@@ -26,7 +26,9 @@ from .nn.embeddings import NUM_EMBEDDINGS
 __all__ = ["TRUSTED_TYPES", "plain_state", "restore"]
 
 # Version of the plain state; a newer one is refused (written by a newer package).
-STATE_VERSION = 1
+# 2: dicts whose keys skops cannot rebuild are stored as their items
+# (:func:`_keys_as_items`); a state without such a dict is written as 1.
+STATE_VERSION = 2
 # The types a skops file of a model of this package names beyond skops' defaults.
 TRUSTED_TYPES = (
     "sklearn_mtl._estimator.MultiTaskClassifier",
@@ -137,13 +139,76 @@ def plain_columns(value):
     return value
 
 
+# The one key of a dict stored as its items (see _keys_as_items).
+_ITEMS = "__sklearn_mtl_dict_items__"
+
+
+def _skops_key(key) -> bool:
+    """Whether skops rebuilds the dict key ``key`` from its JSON text.
+
+    skops writes dict keys as JSON object keys and reads each back as
+    ``type(key)(text)``: strings and numbers come back, booleans do not
+    (``bool("false")`` is True), nor None or tuples.
+    """
+    return isinstance(key, str) or (
+        isinstance(key, Real) and not isinstance(key, bool | np.bool_)
+    )
+
+
+def _keys_as_items(obj, stored=None):
+    """``obj`` with every dict whose keys skops cannot rebuild (a
+    ``class_weight`` of a bool task: ``{True: 5.0, False: 1.0}``) stored as
+    ``{_ITEMS: [[key, value], ...]}``, in dicts, lists and tuples; arrays and
+    other values as they are. Each dict so stored is appended to ``stored``.
+
+    >>> _keys_as_items({"income": {True: 5.0, False: 1.0}, "n": [1]})
+    {'income': {'__sklearn_mtl_dict_items__': [[True, 5.0], [False, 1.0]]}, 'n': [1]}
+    """
+    if isinstance(obj, dict):
+        items = [(k, _keys_as_items(v, stored)) for k, v in obj.items()]
+        if all(_skops_key(k) for k, _ in items):
+            return dict(items)
+        if stored is not None:
+            stored.append(obj)
+        return {_ITEMS: [[k, v] for k, v in items]}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_keys_as_items(v, stored) for v in obj)
+    return obj
+
+
+def _items_as_keys(obj):
+    """The inverse of :func:`_keys_as_items` (checked: a malformed entry
+    raises ValueError)."""
+    if isinstance(obj, dict):
+        if _ITEMS not in obj:
+            return {k: _items_as_keys(v) for k, v in obj.items()}
+        items = obj[_ITEMS]
+        if len(obj) != 1 or not (
+            isinstance(items, list)
+            and all(isinstance(p, list | tuple) and len(p) == 2 for p in items)
+        ):
+            _fail(f"a {_ITEMS!r} entry is not a list of [key, value] pairs.")
+        try:
+            return {k: _items_as_keys(v) for k, v in items}
+        except TypeError:  # an unhashable key
+            _fail(f"a {_ITEMS!r} entry has a key that is not hashable.")
+    if isinstance(obj, list | tuple):
+        return type(obj)(_items_as_keys(v) for v in obj)
+    return obj
+
+
 def plain_state(state: dict) -> dict:
-    """``state`` (``BaseEstimator.__getstate__``) with the engine and tasks as data."""
+    """``state`` (``BaseEstimator.__getstate__``) with the engine and tasks as
+    data, and dicts with keys skops cannot rebuild as their items."""
     from . import __version__
 
     state = dict(state)
     if "categorical_features" in state:
         state["categorical_features"] = plain_columns(state["categorical_features"])
+    stored = []
+    for key, value in state.items():
+        if key not in ("engine_", "tasks_"):
+            state[key] = _keys_as_items(value, stored)
     engine = state.get("engine_")
     if engine is not None:
         saved = engine.get_state()
@@ -158,7 +223,8 @@ def plain_state(state: dict) -> dict:
             {f.name: getattr(t, f.name) for f in dataclasses.fields(t)}
             for t in state["tasks_"].tasks
         ]
-    state["_sklearn_mtl_state"] = STATE_VERSION
+    # The oldest format that holds it: older packages read a plain state.
+    state["_sklearn_mtl_state"] = STATE_VERSION if stored else 1
     state["_sklearn_mtl_version"] = __version__
     return state
 
@@ -319,6 +385,8 @@ def restore(estimator, state) -> None:
     names = set(cls._get_param_names())
     for key in state:
         _check_type(key, str, "an attribute name")
+        if key not in ("engine_", "tasks_"):
+            state[key] = _items_as_keys(state[key])
     unknown = sorted(
         set(state) - names - FITTED_ATTRIBUTES - _BOOKKEEPING - {*_REBUILT}
     )

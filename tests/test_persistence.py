@@ -398,6 +398,39 @@ def test_skops_round_trip_of_a_pipeline():
     np.testing.assert_array_equal(load(buffer).predict(X), pipe.predict(X))
 
 
+def test_skops_keeps_dict_keys_it_cannot_write():
+    # skops writes dict keys as JSON text and reads back bool("false") as
+    # True: a bool task's class_weight lost a key and trained differently.
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = _X(80)
+    y = np.column_stack([X[:, 0] > 0.5, X[:, 1] > 0]).astype(object)
+    y[:, 1] = np.where(X[:, 1] > 0, "up", "down")
+    weights = {"task_0": {True: 5.0, False: 1.0}, "task_1": {"up": 2.0, "down": 1.0}}
+    pipe = make_pipeline(
+        StandardScaler(), MultiTaskClassifier(**SMALL, class_weight=weights)
+    ).fit(X, y)
+    loaded, _ = _skops_round_trip(pipe)
+    for model in (loaded[-1].class_weight, loaded[-1]._built_with["class_weight"]):
+        assert model == weights
+        assert [type(k) for k in model["task_0"]] == [bool, bool]
+    np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))
+    pipe[-1].partial_fit(X, y)
+    loaded[-1].partial_fit(X, y)
+    np.testing.assert_array_equal(loaded.predict_proba(X)[0], pipe.predict_proba(X)[0])
+    # Such a state is format 2; one without such a dict stays format 1 (older
+    # packages read it).
+    assert pipe[-1].__getstate__()["_sklearn_mtl_state"] == 2
+    assert (
+        MultiTaskClassifier(**SMALL).fit(X, y).__getstate__()["_sklearn_mtl_state"] == 1
+    )
+    state = pipe[-1].__getstate__()
+    state["class_weight"] = {"__sklearn_mtl_dict_items__": [[True]]}
+    with pytest.raises(ValueError, match="is not a list of \\[key, value\\] pairs"):
+        MultiTaskClassifier.__new__(MultiTaskClassifier).__setstate__(state)
+
+
 def test_skops_round_trip_of_a_column_transformer_on_categorical_data():
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import make_pipeline
