@@ -371,7 +371,16 @@ def _codes(values: np.ndarray, categories: list, name: str = "") -> np.ndarray:
                 ) from None
             numeric = False
     if numeric:
-        x = values.astype(np.float64)
+        exact = np.asarray(categories)
+        common = np.result_type(values.dtype, exact.dtype)
+        if values.dtype.kind in "iub" and exact.dtype.kind in "iub":
+            if common.kind == "f":  # uint64 with int64: neither holds both
+                return _codes(values.astype(object), categories, name)
+            # Integers compared as integers: float64 rounds past 2**53, where
+            # two ids would share one code.
+            cats, x = exact.astype(common), values.astype(common)
+        else:
+            x = values.astype(np.float64)
         idx = np.clip(np.searchsorted(cats, x), 0, max(len(cats) - 1, 0))
         known = cats[idx] == x if len(cats) else np.zeros(x.shape, dtype=bool)
         codes = np.where(known, idx + 2, _UNKNOWN)

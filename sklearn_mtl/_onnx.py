@@ -679,6 +679,15 @@ def _codes(g: _Graph, est, columns, j, categories):
         return g.cast(codes, _DOUBLE)
     x = g.cast(column, _DOUBLE)
     numbers = [float(c) for c in categories if isinstance(c, bool | int | float)]
+    inexact = [c for c, f in zip(categories, numbers) if isinstance(c, int) and f != c]
+    if inexact:
+        # The graph compares numbers as doubles: ids past 2**53 would merge.
+        raise ValueError(
+            f"Categorical column {_column_name(est, j)} of {type(est).__name__} "
+            f"has integer categories that a double cannot hold exactly "
+            f"({inexact[:3]}); give this column a string input (StringTensorType, "
+            "or an object column of strings in the DataFrame passed to to_onnx)."
+        )
     codes = g.const(np.array([_UNKNOWN], dtype=np.float64))
     if len(numbers) == len(categories) and numbers:
         hit = g.cast(g.op("Equal", x, g.const(np.array(numbers)[None])), _INT64)

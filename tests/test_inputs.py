@@ -332,6 +332,22 @@ def test_numpy_categorical_indices_keep_their_values():
     holder = _Holder(categorical_features=np.array([False, True]))
     validate_inputs(holder, ids.astype(np.int64), reset=True, dtype=np.float32)
     assert holder.inputs_["categories"] == [[16777217, 16777219, 16777221]]
+    # Integer ids past 2**53 (where float64 rounds) keep one code each, for
+    # int64, uint64, and uint64 ids against int64 categories (no common
+    # integer type: compared as Python ints).
+    big = np.array([2**53, 2**53 + 1, 2**53 + 2] * 20)
+    for fit_dtype, predict_dtype in [
+        (np.int64, np.int64),
+        (np.uint64, np.uint64),
+        (np.int64, np.uint64),
+    ]:
+        holder = _Holder(categorical_features=[1])
+        X = np.c_[np.arange(60), big].astype(fit_dtype)
+        validate_inputs(holder, X, reset=True, dtype=np.float32)
+        codes = validate_inputs(
+            holder, X.astype(predict_dtype), reset=False, dtype=np.float32
+        )
+        np.testing.assert_array_equal(codes[:3, -1], [2, 3, 4])
 
 
 def test_numpy_object_array_with_a_string_categorical_column():

@@ -472,6 +472,19 @@ def test_string_categories_need_a_string_input():
         skl2onnx.to_onnx(est, initial_types=types, options={type(est): FAST})
 
 
+def test_integer_categories_past_two_to_the_53_need_a_string_input():
+    # The graph compares numeric categories as doubles, where these ids merge.
+    X = np.c_[np.arange(60), [2**53, 2**53 + 1, 2**53 + 2] * 20].astype(np.int64)
+    est = MultiTaskClassifier(**SMALL, max_iter=2, categorical_features=[1])
+    est.fit(X, X[:, 0] % 2)
+    with pytest.raises(
+        ValueError,
+        match=r"^Categorical column 1 of MultiTaskClassifier has integer categories "
+        r"that a double cannot hold exactly \(\[9007199254740993\]\)",
+    ):
+        skl2onnx.to_onnx(est, X[:1], options={type(est): FAST})
+
+
 def test_raw_dataframe_export_at_opset_13_and_its_lower_bound():
     X, y = _raw_frame(n=80)
     est = MultiTaskNeuralEstimator(**SMALL, max_iter=2, random_state=0).fit(
