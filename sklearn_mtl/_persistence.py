@@ -148,16 +148,19 @@ def _is_ours(obj) -> bool:
     return _CLASSES.get(type(obj).__name__) is type(obj)
 
 
-def _refuse_built_trunk(estimator) -> None:
-    """Refuse a model of this package whose network was built with a ``trunk``,
+def _refuse_unloadable(estimator) -> None:
+    """Refuse a fitted model of this package that ``load`` would refuse,
     ``estimator`` itself or one it holds (a Pipeline's steps, a search's
-    ``best_estimator_``, a wrapper's ``regressor_``, at any depth).
+    ``best_estimator_``, a wrapper's ``regressor_``, at any depth): a network
+    built with a ``trunk``, or a parameter set to an invalid value after fit.
 
     The trunk is the user's code: a file without code cannot rebuild it (and
     setting ``trunk=None`` would only make a file that fails to load).
     """
     for model in _models_held(estimator, set()):
-        trunk = model._built("trunk") if hasattr(model, "engine_") else None
+        if not hasattr(model, "engine_"):
+            continue  # unfitted: its parameters are checked by fit, as always
+        trunk = model._built("trunk")
         if trunk is not None:
             raise ValueError(
                 f"Cannot save a {type(model).__name__} whose network was built "
@@ -165,6 +168,14 @@ def _refuse_built_trunk(estimator) -> None:
                 "the trunk is code. Use pickle or joblib for this model (and "
                 "load only files you trust)."
             )
+        try:
+            model._validate_params()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"Cannot save this fitted {type(model).__name__}, which load "
+                f"would refuse: {exc} Set a valid value (the fitted network does "
+                "not change)."
+            ) from None
 
 
 def _models_held(obj, seen: set, depth: int = 0):
@@ -232,7 +243,9 @@ def save(estimator, file) -> None:
         (``estimator.set_params(callbacks=None)``; the fitted model is not
         changed by that) before saving, and set it again after loading. If
         the fitted network was built with a ``trunk`` (code, which a file does
-        not store: use pickle for such a model). Also
+        not store: use pickle for such a model), or if a fitted model's
+        parameter was set to an invalid value after fit (:func:`load` checks
+        them). Also
         if a skops-stored object holds types :func:`load` does not trust (a
         fitted ``GridSearchCV`` holds its splitter and scorers): no file is
         written.
@@ -265,7 +278,7 @@ def save(estimator, file) -> None:
                 f"save stores a {type(estimator).__name__} with skops, which is not "
                 "installed: pip install 'sklearn-mtl[skops]'."
             ) from exc
-        _refuse_built_trunk(estimator)
+        _refuse_unloadable(estimator)
         data = sio.dumps(estimator, compression=zipfile.ZIP_DEFLATED)
         foreign = sorted(set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES))
         if foreign:
@@ -284,7 +297,7 @@ def save(estimator, file) -> None:
                 f.write(data)
         return
     cls = type(estimator)
-    _refuse_built_trunk(estimator)
+    _refuse_unloadable(estimator)
     params = estimator.get_params(deep=False)
     if "categorical_features" in params:
         params["categorical_features"] = plain_columns(params["categorical_features"])

@@ -398,6 +398,34 @@ def test_skops_round_trip_of_a_pipeline():
     np.testing.assert_array_equal(load(buffer).predict(X), pipe.predict(X))
 
 
+def test_save_refuses_a_parameter_set_invalid_after_fit():
+    # load would refuse the file: it is not written (native and skops paths).
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pytest.importorskip("skops")
+    X = _X(40)
+    est = MultiTaskRegressor(**SMALL).fit(X, X[:, :2])
+    est.set_params(max_iter=0)
+    match = (
+        r"^Cannot save this fitted MultiTaskRegressor, which load would refuse: "
+        r"The 'max_iter' parameter .* Got 0 instead\. Set a valid value"
+    )
+    buffer = io.BytesIO()
+    with pytest.raises(ValueError, match=match):
+        save(est, buffer)
+    pipe = make_pipeline(StandardScaler(), est.set_params(max_iter=5)).fit(X, X[:, :2])
+    est.set_params(max_iter=0)
+    with pytest.raises(ValueError, match=match):
+        save(pipe, buffer)
+    assert buffer.getvalue() == b""
+    est.set_params(max_iter=5)
+    save(pipe, buffer)
+    np.testing.assert_array_equal(load(buffer).predict(X), pipe.predict(X))
+    # An unfitted model's parameters are checked by fit, as always.
+    save(MultiTaskRegressor(max_iter=0), io.BytesIO())
+
+
 def test_skops_keeps_dict_keys_it_cannot_write():
     # skops writes dict keys as JSON text and reads back bool("false") as
     # True: a bool task's class_weight lost a key and trained differently.
