@@ -133,7 +133,8 @@ bool, int or str, default="from_dtype"
         With early stopping, the next ``fit`` also goes on from the stopping
         rule's best score, counter and best weights, as
         :class:`~sklearn.neural_network.MLPClassifier` does: after a fit that
-        stopped early, it stops after one epoch without improvement.
+        stopped early, it stops after one epoch without improvement. With an
+        int ``random_state`` every warm fit holds out the same validation rows.
 
     early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the rows, stop when their mean

@@ -603,9 +603,12 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             single_classifier = len(self.tasks_) == 1 and (
                 self.tasks_.tasks[0].is_classification
             )
+            # One split for every warm fit (with an int random_state, as
+            # MLPClassifier's): the best score a warm fit carries over was
+            # measured on the same validation rows.
             split = ValidationSplit(
                 self.validation_fraction,
-                random_state=(plan.seed + epochs_before) % (2**31),
+                random_state=plan.seed % (2**31),
                 stratify=single_classifier,
             )
         params = dict(

@@ -582,8 +582,9 @@ def _quantile_normal(g: _Graph, x, quantiles):
 
 
 def _columns(est, inputs):
-    """Each column of X: ``(variable, position in it, is a string tensor)``."""
-    from skl2onnx.common.data_types import StringTensorType
+    """Each column of X: ``(variable, position in it, kind)``, the kind of the
+    input tensor: ``"string"``, ``"int64"`` or ``"number"`` (any other)."""
+    from skl2onnx.common.data_types import Int64TensorType, StringTensorType
 
     n_features = est.n_features_in_
     widths = [v.get_second_dimension() for v in inputs]
@@ -613,8 +614,12 @@ def _columns(est, inputs):
             inputs, widths = [inputs[i] for i in order], [widths[i] for i in order]
     out = []
     for variable, width in zip(inputs, widths):
-        is_string = isinstance(variable.type, StringTensorType)
-        out.extend((variable.full_name, k, is_string) for k in range(width))
+        kind = "number"
+        if isinstance(variable.type, StringTensorType):
+            kind = "string"
+        elif isinstance(variable.type, Int64TensorType):
+            kind = "int64"
+        out.extend((variable.full_name, k, kind) for k in range(width))
     return out
 
 
@@ -648,11 +653,11 @@ def _codes(g: _Graph, est, columns, j, categories):
     """The category codes of column ``j`` (``_inputs._codes``), as double."""
     from ._inputs import _MISSING, _UNKNOWN
 
-    source, position, is_string = columns[j]
+    source, position, kind = columns[j]
     column = g.op(
         "Gather", source, g.const(np.array([position], dtype=np.int64)), axis=1
     )
-    if is_string:
+    if kind == "string":
         keys = [str(c) for c in categories]
         if len(set(keys)) < len(keys):
             seen = [k for k in keys if keys.count(k) > 1]
@@ -677,6 +682,14 @@ def _codes(g: _Graph, est, columns, j, categories):
             default_int64=_UNKNOWN,
         )
         return g.cast(codes, _DOUBLE)
+    unknown = g.const(np.array([_UNKNOWN], dtype=np.float64))
+    if (
+        kind == "int64"
+        and categories
+        and all(isinstance(c, int) and -(2**63) <= c < 2**63 for c in categories)
+    ):
+        # Integers compared as integers (ids past 2**53 stay apart); no NaN.
+        return _match(g, column, np.array(categories, dtype=np.int64), unknown)
     x = g.cast(column, _DOUBLE)
     numbers = [float(c) for c in categories if isinstance(c, bool | int | float)]
     inexact = [c for c, f in zip(categories, numbers) if isinstance(c, int) and f != c]
@@ -685,21 +698,12 @@ def _codes(g: _Graph, est, columns, j, categories):
         raise ValueError(
             f"Categorical column {_column_name(est, j)} of {type(est).__name__} "
             f"has integer categories that a double cannot hold exactly "
-            f"({inexact[:3]}); give this column a string input (StringTensorType, "
-            "or an object column of strings in the DataFrame passed to to_onnx)."
+            f"({inexact[:3]}); give this column an int64 input (Int64TensorType, "
+            "or an int64 column in the DataFrame passed to to_onnx)."
         )
-    codes = g.const(np.array([_UNKNOWN], dtype=np.float64))
+    codes = unknown
     if len(numbers) == len(categories) and numbers:
-        hit = g.cast(g.op("Equal", x, g.const(np.array(numbers)[None])), _INT64)
-        index = g.op("ArgMax", hit, axis=1, keepdims=1)  # (n, 1) of the (n, C)
-        found = g.op(
-            "ReduceSum", hit, g.const(np.array([1], dtype=np.int64)), keepdims=1
-        )
-        codes = g.where(
-            g.cast(found, _BOOL),
-            g.cast(g.op("Add", index, g.const(np.array(2, dtype=np.int64))), _DOUBLE),
-            codes,
-        )
+        codes = _match(g, x, np.array(numbers), unknown)
     elif categories:
         raise ValueError(
             f"Categorical column {_column_name(est, j)} of {type(est).__name__} "
@@ -710,6 +714,19 @@ def _codes(g: _Graph, est, columns, j, categories):
         )
     missing = g.op("IsNaN", x)
     return g.where(missing, g.const(np.array([_MISSING], dtype=np.float64)), codes)
+
+
+def _match(g: _Graph, x, values: np.ndarray, unknown):
+    """``2 +`` the index of each value of ``x`` (n, 1) in ``values``, as
+    double; ``unknown`` where it is none of them."""
+    hit = g.cast(g.op("Equal", x, g.const(values[None])), _INT64)
+    index = g.op("ArgMax", hit, axis=1, keepdims=1)  # (n, 1) of the (n, C)
+    found = g.op("ReduceSum", hit, g.const(np.array([1], dtype=np.int64)), keepdims=1)
+    return g.where(
+        g.cast(found, _BOOL),
+        g.cast(g.op("Add", index, g.const(np.array(2, dtype=np.int64))), _DOUBLE),
+        unknown,
+    )
 
 
 def _encode(est, inputs, g: _Graph):

@@ -47,6 +47,7 @@ from ._state import (
     FITTED_ATTRIBUTES,
     STATE_VERSION,
     TRUSTED_TYPES,
+    check_size,
     plain_columns,
     restore,
 )
@@ -152,7 +153,8 @@ def _refuse_unloadable(estimator) -> None:
     """Refuse a fitted model of this package that ``load`` would refuse,
     ``estimator`` itself or one it holds (a Pipeline's steps, a search's
     ``best_estimator_``, a wrapper's ``regressor_``, at any depth): a network
-    built with a ``trunk``, or a parameter set to an invalid value after fit.
+    built with a ``trunk``, or a parameter set after fit to a value ``load``
+    refuses (invalid, a network above the size limit, an unknown device).
 
     The trunk is the user's code: a file without code cannot rebuild it (and
     setting ``trunk=None`` would only make a file that fails to load).
@@ -170,6 +172,9 @@ def _refuse_unloadable(estimator) -> None:
             )
         try:
             model._validate_params()
+            check_size(model, model.inputs_, model.tasks_)
+            if not str(model.device).startswith("cuda"):  # load falls back
+                resolve_device(model.device)
         except (TypeError, ValueError) as exc:
             raise ValueError(
                 f"Cannot save this fitted {type(model).__name__}, which load "

@@ -158,42 +158,59 @@ def _skops_key(key) -> bool:
 def _keys_as_items(obj, stored=None):
     """``obj`` with every dict whose keys skops cannot rebuild (a
     ``class_weight`` of a bool task: ``{True: 5.0, False: 1.0}``) stored as
-    ``{_ITEMS: [[key, value], ...]}``, in dicts, lists and tuples; arrays and
-    other values as they are. Each dict so stored is appended to ``stored``.
+    ``{_ITEMS: [[key, value], ...]}``, in dicts, lists and tuples. Each dict so
+    stored is appended to ``stored``; everything else is returned as it is
+    (the same object: a namedtuple or an OrderedDict keeps its type).
 
     >>> _keys_as_items({"income": {True: 5.0, False: 1.0}, "n": [1]})
     {'income': {'__sklearn_mtl_dict_items__': [[True, 5.0], [False, 1.0]]}, 'n': [1]}
     """
-    if isinstance(obj, dict):
-        items = [(k, _keys_as_items(v, stored)) for k, v in obj.items()]
-        if all(_skops_key(k) for k, _ in items):
-            return dict(items)
-        if stored is not None:
-            stored.append(obj)
-        return {_ITEMS: [[k, v] for k, v in items]}
-    if isinstance(obj, list | tuple):
-        return type(obj)(_keys_as_items(v, stored) for v in obj)
-    return obj
+    return _rebuilt(obj, lambda d: _as_items(d, stored))
+
+
+def _as_items(d: dict, stored):
+    if all(_skops_key(k) for k in d):
+        return d
+    if stored is not None:
+        stored.append(d)
+    return {_ITEMS: [[k, v] for k, v in d.items()]}
 
 
 def _items_as_keys(obj):
     """The inverse of :func:`_keys_as_items` (checked: a malformed entry
     raises ValueError)."""
+    return _rebuilt(obj, _from_items)
+
+
+def _from_items(d: dict):
+    if _ITEMS not in d:
+        return d
+    items = d[_ITEMS]
+    if len(d) != 1 or not (
+        isinstance(items, list)
+        and all(isinstance(p, list | tuple) and len(p) == 2 for p in items)
+    ):
+        _fail(f"a {_ITEMS!r} entry is not a list of [key, value] pairs.")
+    try:
+        return dict(items)
+    except TypeError:  # an unhashable key
+        _fail(f"a {_ITEMS!r} entry has a key that is not hashable.")
+
+
+def _rebuilt(obj, on_dict):
+    """``obj`` with ``on_dict`` applied to every dict, innermost first, in
+    dicts, lists and tuples (exact types: a namedtuple is a value); a
+    container is copied only where something in it changed."""
     if isinstance(obj, dict):
-        if _ITEMS not in obj:
-            return {k: _items_as_keys(v) for k, v in obj.items()}
-        items = obj[_ITEMS]
-        if len(obj) != 1 or not (
-            isinstance(items, list)
-            and all(isinstance(p, list | tuple) and len(p) == 2 for p in items)
-        ):
-            _fail(f"a {_ITEMS!r} entry is not a list of [key, value] pairs.")
-        try:
-            return {k: _items_as_keys(v) for k, v in items}
-        except TypeError:  # an unhashable key
-            _fail(f"a {_ITEMS!r} entry has a key that is not hashable.")
-    if isinstance(obj, list | tuple):
-        return type(obj)(_items_as_keys(v) for v in obj)
+        values = {k: _rebuilt(v, on_dict) for k, v in obj.items()}
+        if any(values[k] is not v for k, v in obj.items()):
+            obj = obj.copy()  # keeps an OrderedDict's or defaultdict's type
+            obj.update(values)
+        return on_dict(obj)
+    if type(obj) in (list, tuple):
+        items = [_rebuilt(v, on_dict) for v in obj]
+        if any(new is not old for new, old in zip(items, obj)):
+            return type(obj)(items)
     return obj
 
 
@@ -453,7 +470,7 @@ def _restore_fitted(estimator, state, engine, tasks) -> None:
 
     est = estimator
     # The parameters too (a refit builds from them), then the network's own.
-    _check_size(est, state["inputs_"], task_set)
+    check_size(est, state["inputs_"], task_set)
     with _as_built(est, state.get("_built_with")):
         _build(est, state, engine, tensors, task_set, batch_size, seed)
 
@@ -480,7 +497,7 @@ def _as_built(estimator, built):
         estimator.__dict__.update(current)
 
 
-def _check_size(est, inputs, task_set) -> None:
+def check_size(est, inputs, task_set) -> None:
     """Refuse parameters that ask for a network above the size limit."""
     try:
         bound = _size_bound(est, inputs, task_set)
@@ -498,7 +515,7 @@ def _build(est, state, engine, tensors, task_set, batch_size, seed) -> None:
     """The engine of a restored model, its weights checked and loaded."""
     from ._estimator import resolve_device
 
-    _check_size(est, state["inputs_"], task_set)
+    check_size(est, state["inputs_"], task_set)
     device = est.device
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         warnings.warn(

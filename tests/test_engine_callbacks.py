@@ -296,8 +296,11 @@ def test_warm_early_stopping_carries_its_state_over(quiet_fit):
     stopping = dict(est.engine_.callbacks_)["stopping"]
     before = (stopping.best_score_, stopping.no_improvement_count_)
     assert before[0] == max(est.validation_scores_)
+    split = est.engine_.train_split.random_state
     quiet_fit(est, X, y)
     assert see.seen == before
+    # ... measured on the same validation rows.
+    assert est.engine_.train_split.random_state == split
     stopping = dict(est.engine_.callbacks_)["stopping"]
     assert stopping.best_score_ == max(est.validation_scores_)
     # A fit that is not warm starts afresh.

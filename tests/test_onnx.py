@@ -20,6 +20,7 @@ pd = pytest.importorskip("pandas")
 skl2onnx = pytest.importorskip("skl2onnx")
 ort = pytest.importorskip("onnxruntime")
 
+from sklearn_mtl._inputs import validate_inputs  # noqa: E402
 from sklearn_mtl.onnx import register  # noqa: E402
 
 register()
@@ -472,17 +473,30 @@ def test_string_categories_need_a_string_input():
         skl2onnx.to_onnx(est, initial_types=types, options={type(est): FAST})
 
 
-def test_integer_categories_past_two_to_the_53_need_a_string_input():
-    # The graph compares numeric categories as doubles, where these ids merge.
-    X = np.c_[np.arange(60), [2**53, 2**53 + 1, 2**53 + 2] * 20].astype(np.int64)
+def test_integer_categories_past_two_to_the_53():
+    # An int64 input is matched as integers: ids past 2**53 (where doubles
+    # round) keep their own codes, and an unknown id beside one stays unknown.
+    from skl2onnx.common.data_types import DoubleTensorType
+
+    X = np.c_[np.arange(60), [2**53, 2**53 + 1, 7] * 20].astype(np.int64)
     est = MultiTaskClassifier(**SMALL, max_iter=2, categorical_features=[1])
     est.fit(X, X[:, 0] % 2)
+    onx = skl2onnx.to_onnx(est, X[:1], options={type(est): FAST})
+    query = np.array([[0, 2**53], [0, 2**53 + 1], [0, 2**53 + 3], [0, 7]], np.int64)
+    _assert_matches(est, query, _run(onx, query), est.tasks_.tasks)
+    codes = validate_inputs(est, query, reset=False, dtype=np.float32)[:, -1]
+    np.testing.assert_array_equal(codes, [3, 4, 0, 2])  # 0: unknown
+    # A double input cannot hold them: refused, asking for another input.
     with pytest.raises(
         ValueError,
         match=r"^Categorical column 1 of MultiTaskClassifier has integer categories "
         r"that a double cannot hold exactly \(\[9007199254740993\]\)",
     ):
-        skl2onnx.to_onnx(est, X[:1], options={type(est): FAST})
+        skl2onnx.to_onnx(
+            est,
+            initial_types=[("X", DoubleTensorType([None, 2]))],
+            options={type(est): FAST},
+        )
 
 
 def test_raw_dataframe_export_at_opset_13_and_its_lower_bound():

@@ -419,7 +419,16 @@ def test_save_refuses_a_parameter_set_invalid_after_fit():
     with pytest.raises(ValueError, match=match):
         save(pipe, buffer)
     assert buffer.getvalue() == b""
-    est.set_params(max_iter=5)
+    # Valid values that load refuses too: a network above the size limit
+    # (a refit would build it), a device that is not one.
+    for params, refused in [
+        (dict(hidden_layer_sizes=(40000, 40000)), "above the limit"),
+        (dict(device="foo"), "device='foo' is not a torch device"),
+    ]:
+        est.set_params(max_iter=5, **params)
+        with pytest.raises(ValueError, match=f"which load would refuse: .*{refused}"):
+            save(est, buffer)
+        est.set_params(hidden_layer_sizes=(8,), device="cpu")
     save(pipe, buffer)
     np.testing.assert_array_equal(load(buffer).predict(X), pipe.predict(X))
     # An unfitted model's parameters are checked by fit, as always.
