@@ -720,7 +720,9 @@ class MultiTaskEngine(NeuralNet):
         # Losses in float32 whatever the forward precision.
         outputs = outputs.float()
         task_losses, labelled = self.get_loss(outputs, targets, X=Xb, training=True)
-        loss, weights = weighting.backward(task_losses, shared=shared)
+        loss, weights = weighting.backward(
+            task_losses, shared=shared, present=labelled > 0
+        )
         return {
             "loss": loss,
             "task_losses": task_losses.detach(),

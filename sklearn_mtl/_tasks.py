@@ -613,14 +613,25 @@ class TaskSet:
         standardised value (regression), all weighted by the rows' loss weights
         (missing labels, ``sample_weight``, ``class_weight``). Shares are
         clipped to ``[1e-4, 1 - 1e-4]``, so no output starts where its gradient
-        vanishes; a task with no weight starts at 0.
+        vanishes.
+
+        Raises
+        ------
+        ValueError
+            If a task's labelled rows all weigh 0 (``sample_weight`` times
+            ``class_weight``): a fit would train it on nothing.
         """
         out = []
         for task, s in zip(self.tasks, sums):
             total = s[1] if task.kind == "regression" else s.sum()
             if not total > 0:
-                out.extend([0.0] * task.n_outputs)
-            elif task.kind == "regression":
+                raise ValueError(
+                    f"Task {task.name!r} has labelled rows, but every one of them "
+                    "weighs 0 (sample_weight times class_weight): it would be "
+                    "trained on nothing. Give some of them a positive weight, or "
+                    "leave the task out of y."
+                )
+            if task.kind == "regression":
                 out.append(float(s[0] / total))
             else:
                 shares = np.clip(s / total, _MIN_SHARE, 1 - _MIN_SHARE)

@@ -66,7 +66,7 @@ class LossWeighting(nn.Module):
         super().__init__()
         self.n_tasks = n_tasks
 
-    def backward(self, losses: torch.Tensor, shared=None):
+    def backward(self, losses: torch.Tensor, shared=None, present=None):
         """Back-propagate a combination of ``losses`` (shape ``(n_tasks,)``).
 
         Parameters
@@ -75,6 +75,11 @@ class LossWeighting(nn.Module):
             The per-task losses of the batch, still attached to the graph.
         shared : torch.Tensor or None
             The shared representation, for strategies that balance gradients.
+        present : torch.Tensor of bool, shape (n_tasks,), or None
+            Which tasks have a labelled row of positive weight in the batch
+            (None: all). An absent task's loss is 0 and says nothing about the
+            task: strategies that read the losses' values or gradients (FAMO,
+            MGDA, GradNorm, uncertainty, RLW) leave it out.
 
         Returns
         -------
@@ -111,7 +116,7 @@ class StaticWeighting(LossWeighting):
         super().__init__(len(weights))
         self.register_buffer("weights", torch.as_tensor(weights, dtype=torch.float32))
 
-    def backward(self, losses, shared=None):
+    def backward(self, losses, shared=None, present=None):
         loss = (self.weights * losses).sum()
         loss.backward()
         return loss.detach(), self.weights
@@ -177,9 +182,12 @@ class UncertaintyWeighting(LossWeighting):
         super().__init__(n_tasks)
         self.log_variance = nn.Parameter(torch.zeros(n_tasks))
 
-    def backward(self, losses, shared=None):
+    def backward(self, losses, shared=None, present=None):
         precision = torch.exp(-self.log_variance)
-        loss = (precision * losses + 0.5 * self.log_variance).sum()
+        terms = precision * losses + 0.5 * self.log_variance
+        if present is not None:  # an absent task's log-variance is not pulled
+            terms = torch.where(present, terms, torch.zeros_like(terms))
+        loss = terms.sum()
         loss.backward()
         return loss.detach(), precision.detach()
 
@@ -207,7 +215,7 @@ class DynamicWeightAverage(LossWeighting):
         self.register_buffer("weights", torch.ones(n_tasks))
         self.register_buffer("history", torch.full((2, n_tasks), torch.nan))
 
-    def backward(self, losses, shared=None):
+    def backward(self, losses, shared=None, present=None):
         loss = (self.weights * losses).sum()
         loss.backward()
         return loss.detach(), self.weights.clone()
@@ -236,13 +244,17 @@ class RandomLossWeighting(LossWeighting):
     1.0
     """
 
-    def backward(self, losses, shared=None):
+    def backward(self, losses, shared=None, present=None):
         draw = torch.randn(
             self.n_tasks,
             device=losses.device,
             dtype=losses.dtype,
             generator=self.generator,
         )
+        if present is not None:  # the weights sum to 1 over the present tasks
+            draw = torch.where(
+                present | ~present.any(), draw, torch.full_like(draw, -torch.inf)
+            )
         weights = torch.softmax(draw, 0)
         loss = (weights * losses).sum()
         loss.backward()
@@ -284,11 +296,14 @@ class GradNorm(LossWeighting):
         self.scales = nn.Parameter(torch.ones(n_tasks))
         self.register_buffer("initial_losses", torch.full((n_tasks,), torch.nan))
 
-    def backward(self, losses, shared=None):
+    def backward(self, losses, shared=None, present=None):
+        if present is None:
+            present = torch.ones_like(losses, dtype=torch.bool)
         with torch.no_grad():  # renormalise after the previous optimizer step
             self.scales.clamp_(min=1e-3)
             self.scales.mul_(self.n_tasks / self.scales.sum())
-            first = torch.isnan(self.initial_losses)
+            # A task's starting loss is its first batch with a labelled row.
+            first = torch.isnan(self.initial_losses) & present
             self.initial_losses = torch.where(
                 first, losses.detach(), self.initial_losses
             )
@@ -296,10 +311,15 @@ class GradNorm(LossWeighting):
         if _has_graph(shared):
             norms = _shared_gradients(losses, shared).norm(dim=1)
             g = self.scales * norms
+            # Means and the pull over the tasks present in the batch only.
+            n = present.sum().clamp_min(1)
             ratio = losses.detach() / self.initial_losses.clamp_min(1e-12)
-            ratio = ratio / ratio.mean().clamp_min(1e-12)
-            target = (g.mean() * ratio**self.alpha).detach()
-            gradnorm_loss = (g - target).abs().sum()
+            ratio = torch.where(present, ratio, torch.zeros_like(ratio))
+            ratio = ratio / (ratio.sum() / n).clamp_min(1e-12)
+            mean_g = torch.where(present, g, torch.zeros_like(g)).sum() / n
+            target = (mean_g * ratio**self.alpha).detach()
+            gap = torch.where(present, g - target, torch.zeros_like(g))
+            gradnorm_loss = gap.abs().sum()
             (self.scales.grad,) = torch.autograd.grad(gradnorm_loss, self.scales)
         loss = (weights * losses).sum()
         loss.backward()
@@ -372,7 +392,7 @@ class PCGrad(LossWeighting):
 
     needs_shared = True
 
-    def backward(self, losses, shared=None):
+    def backward(self, losses, shared=None, present=None):
         if not _has_graph(shared):
             return _plain_sum(losses)
         grads = _shared_gradients(losses, shared)
@@ -390,13 +410,15 @@ def _plain_sum(losses):
     return loss.detach(), torch.ones_like(losses).detach()
 
 
-def min_norm_weights(grads, n_iter: int = 50):
+def min_norm_weights(grads, n_iter: int = 50, present=None):
     """Weights ``a`` on the simplex minimising ``||a @ grads||`` (MGDA).
 
     Two tasks use the closed form
     ``a_0 = clip((g_1 - g_0) . g_1 / ||g_0 - g_1||^2, 0, 1)``; more tasks use
     Frank-Wolfe on the Gram matrix with ``n_iter`` steps (exact line search),
-    all on the device.
+    all on the device. ``present`` (bool per task, None: all) restricts the
+    simplex to the present tasks: an absent task's gradient is zero, the
+    smallest norm of all, and would take every weight.
 
     Examples
     --------
@@ -407,15 +429,20 @@ def min_norm_weights(grads, n_iter: int = 50):
     """
     T = grads.shape[0]
     gram = grads @ grads.T
+    if present is None or T == 1:
+        present = torch.ones(T, dtype=torch.bool, device=grads.device)
+    # None present (nothing to train on): the weights of all.
+    present = present | ~present.any()
     if T == 2:
         diff = gram[0, 0] + gram[1, 1] - 2 * gram[0, 1]
         a0 = ((gram[1, 1] - gram[0, 1]) / diff.clamp_min(1e-20)).clamp(0, 1)
         a0 = torch.where(diff > 1e-20, a0, torch.full_like(a0, 0.5))
+        a0 = torch.where(present.all(), a0, present[0].to(a0))
         return torch.stack([a0, 1 - a0])
-    a = torch.full((T,), 1.0 / T, dtype=grads.dtype, device=grads.device)
+    a = present.to(grads.dtype) / present.sum()
     eye = torch.eye(T, dtype=grads.dtype, device=grads.device)
     for _ in range(n_iter):
-        t = torch.argmin(gram @ a)
+        t = torch.argmin(torch.where(present, gram @ a, torch.inf))
         v = eye[t]
         # Exact line search between a and the vertex v.
         d = v - a
@@ -446,11 +473,11 @@ class MGDA(LossWeighting):
 
     needs_shared = True
 
-    def backward(self, losses, shared=None):
+    def backward(self, losses, shared=None, present=None):
         if not _has_graph(shared):
             return _plain_sum(losses)
         grads = _shared_gradients(losses, shared)
-        weights = min_norm_weights(grads)
+        weights = min_norm_weights(grads, present=present)
         _backward_through_shared(losses, shared, weights @ grads)
         return (weights * losses).sum().detach(), weights
 
@@ -482,8 +509,10 @@ class FAMO(LossWeighting):
         self.register_buffer("moments", torch.zeros(2, n_tasks))
         self.register_buffer("n_updates", torch.zeros(()))
 
-    def _update(self, losses):
+    def _update(self, losses, present):
         delta = torch.log(self.previous + 1e-8) - torch.log(losses + 1e-8)
+        # An absent task has no new loss: no change (its last loss is kept).
+        delta = torch.where(present, delta, torch.zeros_like(delta))
         z = torch.softmax(self.logits, 0)
         # d softmax(xi) / d xi applied to delta, plus decoupled weight decay.
         grad = z * (delta - (z * delta).sum()) + self.gamma * self.logits
@@ -502,14 +531,18 @@ class FAMO(LossWeighting):
         self.moments = torch.where(valid, torch.stack([m, v]), self.moments)
         self.n_updates = n
 
-    def backward(self, losses, shared=None):
+    def backward(self, losses, shared=None, present=None):
+        if present is None:
+            present = torch.ones_like(losses, dtype=torch.bool)
         with torch.no_grad():
             current = losses.detach().clamp_min(0)
-            self._update(current)
-            self.previous = current
+            self._update(current, present)
+            self.previous = torch.where(present, current, self.previous)
             z = torch.softmax(self.logits, 0)
-            d = current + 1e-8
-            weights = z / d / (z / d).sum()
+            # An absent task's loss is 0, not a perfect fit: weight 0, and the
+            # others share the weight (all of it is theirs).
+            inverse = torch.where(present | ~present.any(), z / (current + 1e-8), 0)
+            weights = inverse / inverse.sum()
         loss = (weights * losses).sum()
         loss.backward()
         return loss.detach(), weights
@@ -546,7 +579,7 @@ class TorchJDWeighting(LossWeighting):
             ) from exc
         self.aggregator = getattr(aggregation, aggregator)(**kwargs)
 
-    def backward(self, losses, shared=None):
+    def backward(self, losses, shared=None, present=None):
         if not _has_graph(shared):
             return _plain_sum(losses)
         grads = _shared_gradients(losses, shared)

@@ -288,9 +288,12 @@ def test_baseline_clips_shares_and_handles_weightless_tasks():
     # every row of class 0 weighs 0: the share is clipped, not log(0)
     targets = tasks.encode(cols, class_weight={"s": {0: 0.0}})
     assert tasks.baseline(targets)[0] == pytest.approx(np.log((1 - 1e-4) / 1e-4))
-    # no row weighs anything: the task starts at 0
-    targets = tasks.encode(cols, sample_weight=np.zeros(4))
-    assert tasks.baseline(targets) == [0.0, 0.0]
+    # no labelled row of a task weighs anything: refused, naming the task
+    weights = np.array([0.0, 0.0, 1.0, 1.0])
+    cols[1] = np.array([0.5, 1.5, np.nan, np.nan])
+    targets = tasks.encode(cols, sample_weight=weights)
+    with pytest.raises(ValueError, match=r"^Task 'r' has labelled rows, but every"):
+        tasks.baseline(targets)
     # "balanced" class weights make the classes' shares equal: logit 0
     targets = tasks.encode(cols, class_weight="balanced")
     assert tasks.baseline(targets)[0] == pytest.approx(0.0, abs=1e-6)

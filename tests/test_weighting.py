@@ -321,3 +321,87 @@ def test_gradient_methods_under_bf16_autocast(loss_weighting):
     assert np.all(np.isfinite(est.loss_curve_))
     assert est.loss_curve_[-1] < est.loss_curve_[0]
     assert est.score(X, y) > 0.8
+
+
+# ------------------------------------------------- tasks absent from a batch
+def test_a_task_absent_from_the_batch_takes_no_weight_from_the_others():
+    # An absent task's loss is 0 (no labelled row): not a perfect fit. FAMO
+    # and MGDA gave it every weight and trained nothing on such a batch.
+    absent = torch.tensor([True, False])
+    famo = FAMO(2)
+    famo.backward(torch.tensor([0.5, 0.4], requires_grad=True))
+    logits = famo.logits.clone()
+    _, weights = famo.backward(
+        torch.tensor([0.5, 0.0], requires_grad=True), None, absent
+    )
+    assert weights.tolist() == [1.0, 0.0]
+    # Its last loss is kept, and its logit moves only by the weight decay.
+    assert famo.previous.tolist() == pytest.approx([0.5, 0.4])
+    delta = torch.tensor([0.0, 0.0])  # task 0 unchanged, task 1 absent
+    z = torch.softmax(logits, 0)
+    grad = z * (delta - (z * delta).sum()) + famo.gamma * logits
+    assert torch.equal(grad, famo.gamma * logits)
+
+    shared = torch.tensor([1.0, 2.0], requires_grad=True)
+    losses = torch.stack([(shared * torch.tensor([1.0, 0.5])).sum(), shared.sum() * 0])
+    _, weights = MGDA(2).backward(losses, shared, absent)
+    assert weights.tolist() == [1.0, 0.0]
+    assert shared.grad.tolist() == [1.0, 0.5]  # task 0's own gradient
+    grads = torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]])
+    weights = min_norm_weights(grads, present=torch.tensor([True, False, True]))
+    assert weights[1] == 0 and weights.tolist() == pytest.approx([0.8, 0.0, 0.2])
+    # No task present: the weights of all (nothing trains on such a batch).
+    none = torch.tensor([False, False])
+    assert torch.equal(
+        min_norm_weights(grads[:2], present=none), min_norm_weights(grads[:2])
+    )
+
+    uncertainty = UncertaintyWeighting(2)
+    uncertainty.backward(torch.tensor([0.5, 0.0], requires_grad=True), None, absent)
+    assert uncertainty.log_variance.grad.tolist() == [0.5 - 0.5, 0.0]
+
+    rlw = RandomLossWeighting(3)
+    _, weights = rlw.backward(
+        torch.ones(3, requires_grad=True), None, torch.tensor([True, False, True])
+    )
+    assert weights[1] == 0 and float(weights.sum()) == pytest.approx(1.0)
+
+    shared = torch.ones(2, requires_grad=True)
+    gradnorm = GradNorm(2)
+    losses = torch.stack([shared[0] * 0.8, shared[1] * 0])
+    gradnorm.backward(losses, shared, absent)
+    assert gradnorm.initial_losses[0] == pytest.approx(0.8)
+    assert torch.isnan(gradnorm.initial_losses[1])  # set by its first labelled batch
+    shared = torch.ones(2, requires_grad=True)
+    gradnorm.backward(torch.stack([shared[0] * 0.8, shared[1] * 0.3]), shared)
+    assert gradnorm.initial_losses.tolist() == pytest.approx([0.8, 0.3])
+
+
+@pytest.mark.parametrize("strategy", ["famo", "mgda"])
+def test_batches_without_one_tasks_labels_still_train_the_other(strategy):
+    X, y = _data(n=128)
+    y = y.astype(float)
+    y[:64, 1] = np.nan  # the first two batches hold no label of task 1
+    est = MultiTaskNeuralEstimator(
+        hidden_layer_sizes=(8,),
+        max_iter=3,
+        batch_size=32,
+        shuffle=False,
+        random_state=0,
+        loss_weighting=strategy,
+    ).fit(X, y)
+    weights = est.task_weight_curves_
+    # The mean weight of task 0 over each epoch's four batches: 1 on the two
+    # batches where it is alone (it was 0).
+    assert all(w > 0.5 for w in weights[est.task_names_[0]])
+
+
+def test_a_task_whose_labelled_rows_all_weigh_zero_is_refused():
+    X, y = _data(n=60)
+    weights = np.where(np.arange(60) < 30, 0.0, 1.0)
+    y = y.astype(float)
+    y[30:, 1] = np.nan  # task_1's labels are on the rows that weigh 0
+    est = MultiTaskNeuralEstimator(hidden_layer_sizes=(8,), max_iter=2)
+    with pytest.raises(ValueError, match="Task 'task_1' has labelled rows, but every"):
+        est.fit(X, y, sample_weight=weights)
+    assert not hasattr(est, "engine_")
