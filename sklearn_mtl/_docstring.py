@@ -130,6 +130,9 @@ bool, int or str, default="from_dtype"
 
     warm_start : bool, default=False
         Reuse the fitted network (and optimizer state) on the next ``fit``.
+        Parameters the network and loss weighting were built from (the
+        architecture, ``loss_weighting``, ``task_weights``, ``solver``, ...)
+        keep their first fit's values; a warm fit after changing one warns.
         With early stopping, the next ``fit`` also goes on from the stopping
         rule's best score, counter and best weights, as
         :class:`~sklearn.neural_network.MLPClassifier` does: after a fit that

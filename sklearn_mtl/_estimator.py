@@ -415,6 +415,8 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         first_pass = not self.__sklearn_is_fitted__() or (
             not self.warm_start and not incremental
         )
+        if not first_pass:
+            self._warn_unused_build_params(incremental)
         saved = dict(vars(self))
         plan = snapshot = None
         try:
@@ -588,6 +590,29 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         self._built_with = {
             k: _copy_containers(params[k]) for k in BUILD_PARAMS if k in params
         }
+
+    def _warn_unused_build_params(self, incremental) -> None:
+        """Warn that parameters changed since the network was built (the
+        architecture, the loss weighting and its weights, the solver...) do not
+        apply to a warm fit or a ``partial_fit``, which go on with the built
+        network; ``class_weight`` and ``precision`` apply to every call."""
+        built = getattr(self, "_built_with", {})
+        changed = [
+            name
+            for name, value in built.items()
+            if name not in ("class_weight", "precision")
+            and not _same_param(getattr(self, name), value)
+        ]
+        if changed:
+            call = "partial_fit" if incremental else "a fit with warm_start=True"
+            warnings.warn(
+                f"{', '.join(changed)} changed since the network was built; "
+                f"{call} goes on with the network and loss weighting the first "
+                "fit built, so the new values are not used. Refit with "
+                "warm_start=False to use them.",
+                UserWarning,
+                stacklevel=4,
+            )
 
     def _built(self, name):
         """A parameter as the network was built (``_built_with``), else as set."""
@@ -1004,6 +1029,22 @@ def fitted_multitask(estimator, user: str):
         )
     check_is_fitted(estimator)
     return estimator, transforms
+
+
+def _same_param(a, b) -> bool:
+    """Whether two parameter values are equal (containers and arrays by
+    their items, ``(100,)`` and ``[100]`` alike; objects by ``==``)."""
+    if a is b:
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_param(a[k], b[k]) for k in a)
+    sequence = list | tuple | np.ndarray
+    if isinstance(a, sequence) and isinstance(b, sequence):
+        return len(a) == len(b) and all(_same_param(x, y) for x, y in zip(a, b))
+    try:
+        return bool(a == b)
+    except Exception:  # an object whose == is not a truth value
+        return False
 
 
 def _set_engine_params(engine, params: dict) -> None:

@@ -650,3 +650,39 @@ def test_partial_fit_keeps_the_random_output_bias():
     bound = 1 / np.sqrt(16)  # nn.Linear's uniform init of the output bias
     assert ours["heads.out.bias"].abs().max() <= bound
     assert (ours["heads.out.bias"] - theirs["heads.out.bias"]).abs().max() > 0.05
+
+
+def test_warm_fits_warn_that_changed_build_parameters_are_not_used():
+    X, y = make_mixed(n=60)
+    est = MultiTaskNeuralEstimator(**dict(SMALL, max_iter=2, warm_start=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+        # Not build parameters, an equal value, class_weight: no warning.
+        est.set_params(
+            max_iter=1,
+            learning_rate_init=0.01,
+            hidden_layer_sizes=list(est.hidden_layer_sizes),
+            class_weight="balanced",
+        )
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+        est.partial_fit(X, y)
+    est.set_params(task_weights={"churn": 0.0}, loss_weighting_params={})
+    weights = est.engine_.criterion_.weighting.weights.tolist()
+    with pytest.warns(
+        UserWarning,
+        match=r"^loss_weighting_params, task_weights changed since the network was "
+        r"built; a fit with warm_start=True goes on with",
+    ):
+        est.fit(X, y)
+    assert est.engine_.criterion_.weighting.weights.tolist() == weights
+    with pytest.warns(UserWarning, match=r"built; partial_fit goes on with"):
+        est.partial_fit(X, y)
+    # A fit that is not warm builds anew from them: no warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.set_params(warm_start=False).fit(X, y)
+    assert est.engine_.criterion_.weighting.weights.tolist() == [0.0, 1.0, 1.0]
