@@ -36,6 +36,7 @@ category codes]``; :class:`sklearn_mtl.nn.TabularEmbedding` reads that layout.
 from __future__ import annotations
 
 import warnings
+from numbers import Real
 
 import numpy as np
 import scipy.sparse as sp
@@ -244,7 +245,10 @@ def _numeric_block(X, columns, fitted=True) -> np.ndarray:
         except (TypeError, ValueError) as exc:
             if fitted:
                 hint = "it was numeric in fit."
-            elif col.dtype.kind in "OUSV" or str(col.dtype) in ("category", "str"):
+            elif (
+                col.dtype.kind in "OUSV" or str(col.dtype) in ("category", "str")
+            ) and not str(col.dtype).startswith(("period", "interval")):
+                # (pandas' period and interval dtypes say kind "O" too.)
                 hint = (
                     "Name it in categorical_features to treat it as categorical, "
                     "or encode it as numbers first."
@@ -392,8 +396,33 @@ def _codes(values: np.ndarray, categories: list, name: str = "") -> np.ndarray:
             idx = index.get_indexer(np.asarray(values, dtype=object))
         except TypeError:  # unhashable values
             raise _bad_value(values, name) from None
+        if categories and (idx[~missing] < 0).all() and (~missing).any():
+            # Nothing known: numbers where fit saw strings, or the reverse (a
+            # DataFrame column reaches here as objects whatever its dtype).
+            _check_value_kind(values[~missing], categories, name)
         codes = np.where(idx >= 0, idx + 2, _UNKNOWN)
     return np.where(missing, _MISSING, codes)
+
+
+def _check_value_kind(values, categories, name) -> None:
+    """Refuse a column of numbers for string categories, or the reverse."""
+
+    def kind(items):
+        if all(isinstance(v, str) for v in items):
+            return "strings"
+        if all(isinstance(v, Real) and not isinstance(v, str) for v in items):
+            return "numbers"
+        return None
+
+    fitted, given = kind(categories), kind(values)
+    if fitted and given and fitted != given:
+        shown = ", ".join(repr(c) for c in categories[:3])
+        raise ValueError(
+            f"Categorical column {name} of X holds {given} ({values[0]!r}, ...), "
+            f"but its categories in fit were {fitted} ({shown}"
+            f"{', ...' if len(categories) > 3 else ''}): no value is a known "
+            "category. Give the column the type it had in fit."
+        )
 
 
 # --------------------------------------------------------------------------- numeric

@@ -608,3 +608,48 @@ def test_fit_and_predict_encode_the_same_rows_alike():
     assert holder.inputs_["scaling"] == "quantile"
     at_predict = validate_inputs(holder, X, reset=False, dtype=(np.float64, np.float32))
     np.testing.assert_allclose(at_fit, at_predict, atol=1e-6)
+
+
+def test_a_categorical_column_of_another_type_at_predict_is_refused():
+    # A DataFrame column reaches the encoder as objects: numbers for string
+    # categories (or digit strings for number categories, as after
+    # read_csv(dtype=str)) matched nothing and were all "unknown", silently.
+    import pandas as pd
+
+    words = pd.DataFrame({"a": np.arange(6.0), "b": ["x", "y", "z"] * 2})
+    holder = _Holder()
+    validate_inputs(holder, words, reset=True, dtype=np.float32)
+    with pytest.raises(
+        ValueError,
+        match=r"^Categorical column 'b' of X holds numbers \(0, \.\.\.\), but its "
+        r"categories in fit were strings \('x', 'y', 'z'\): no value is a known",
+    ):
+        validate_inputs(holder, words.assign(b=[0, 1, 2] * 2), reset=False, dtype=None)
+    numbers = pd.DataFrame({"a": np.arange(6.0), "b": [3, 4, 5] * 2})
+    holder = _Holder(categorical_features=["b"])
+    validate_inputs(holder, numbers, reset=True, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"holds strings \('3', \.\.\.\), but its "):
+        validate_inputs(holder, numbers.astype({"b": str}), reset=False, dtype=None)
+    # Unknown values of the same kind are the "unknown" category, as before.
+    codes = validate_inputs(
+        holder, numbers.assign(b=[7, 8, 9] * 2), reset=False, dtype=np.float32
+    )
+    np.testing.assert_array_equal(codes[:, -1], np.zeros(6))
+
+
+def test_period_and_interval_columns_get_a_hint_that_works():
+    import pandas as pd
+
+    # Beside a categorical column (pandas gives both dtypes kind "O").
+    X = pd.DataFrame(
+        {
+            "a": np.arange(4.0),
+            "c": ["u", "v"] * 2,
+            "p": pd.period_range("2026-01-01", periods=4),
+        }
+    )
+    for column in (X["p"], pd.interval_range(0, 4)):
+        with pytest.raises(
+            ValueError, match=r"Column 'p' of X .* is not numeric; Encode it as numbers"
+        ):
+            validate_inputs(_Holder(), X.assign(p=column), reset=True, dtype=np.float32)
