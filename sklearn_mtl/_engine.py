@@ -720,9 +720,10 @@ class MultiTaskEngine(NeuralNet):
         # Losses in float32 whatever the forward precision.
         outputs = outputs.float()
         task_losses, labelled = self.get_loss(outputs, targets, X=Xb, training=True)
-        loss, weights = weighting.backward(
-            task_losses, shared=shared, present=labelled > 0
-        )
+        # Present: a labelled row whose loss weight (sample and class weights)
+        # is positive; an absent task's loss is 0 and says nothing about it.
+        present = targets.loss_weights.sum(dim=0) > 0
+        loss, weights = weighting.backward(task_losses, shared=shared, present=present)
         return {
             "loss": loss,
             "task_losses": task_losses.detach(),

@@ -601,7 +601,10 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             name
             for name, value in built.items()
             if name not in ("class_weight", "precision")
-            and not _same_param(getattr(self, name), value)
+            and not _same_param(
+                self._normalised(name, getattr(self, name)),
+                self._normalised(name, value),
+            )
         ]
         if changed:
             call = "partial_fit" if incremental else "a fit with warm_start=True"
@@ -611,8 +614,25 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
                 "fit built, so the new values are not used. Refit with "
                 "warm_start=False to use them.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
+
+    def _normalised(self, name, value):
+        """A build parameter's value in one form for comparison: None for an
+        empty dict, layer sizes as a tuple, task weights one per task."""
+        try:
+            if name == "task_weights":
+                weights = resolve_per_task(
+                    value, self.task_names_, name, single_value_ok=False
+                )
+                return [1.0 if w is None else w for w in weights]
+            if name.endswith("layer_sizes"):
+                return _layer_sizes(value, name)
+        except (TypeError, ValueError):  # invalid now: a change
+            return value
+        if isinstance(value, dict) and not value:
+            return None
+        return value
 
     def _built(self, name):
         """A parameter as the network was built (``_built_with``), else as set."""

@@ -510,14 +510,17 @@ class FAMO(LossWeighting):
         self.register_buffer("n_updates", torch.zeros(()))
 
     def _update(self, losses, present):
+        # The update of the tasks with a loss now and one before, as if the
+        # others were not there: their logits and moments stay as they are.
+        used = present & torch.isfinite(self.previous)
         delta = torch.log(self.previous + 1e-8) - torch.log(losses + 1e-8)
-        # An absent task has no new loss: no change (its last loss is kept).
-        delta = torch.where(present, delta, torch.zeros_like(delta))
-        z = torch.softmax(self.logits, 0)
+        delta = torch.where(used, delta, torch.zeros_like(delta))
+        z = torch.softmax(torch.where(used, self.logits, -torch.inf), 0)
+        z = torch.nan_to_num(z)  # no task used: all -inf
         # d softmax(xi) / d xi applied to delta, plus decoupled weight decay.
         grad = z * (delta - (z * delta).sum()) + self.gamma * self.logits
-        valid = torch.isfinite(grad).all()
-        grad = torch.where(valid, grad, torch.zeros_like(grad))
+        grad = torch.where(used, grad, torch.zeros_like(grad))
+        valid = used.any() & torch.isfinite(grad).all()
         b1, b2 = 0.9, 0.999
         m = b1 * self.moments[0] + (1 - b1) * grad
         v = b2 * self.moments[1] + (1 - b2) * grad * grad
@@ -527,8 +530,9 @@ class FAMO(LossWeighting):
             * (m / (1 - b1 ** n.clamp_min(1)))
             / ((v / (1 - b2 ** n.clamp_min(1))).sqrt() + 1e-8)
         )
-        self.logits = torch.where(valid, self.logits - step, self.logits)
-        self.moments = torch.where(valid, torch.stack([m, v]), self.moments)
+        moved = valid & used
+        self.logits = torch.where(moved, self.logits - step, self.logits)
+        self.moments = torch.where(moved, torch.stack([m, v]), self.moments)
         self.n_updates = n
 
     def backward(self, losses, shared=None, present=None):

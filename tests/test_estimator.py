@@ -658,25 +658,29 @@ def test_warm_fits_warn_that_changed_build_parameters_are_not_used():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
-        # Not build parameters, an equal value, class_weight: no warning.
+        # Not build parameters, equal values, class_weight: no warning.
         est.set_params(
             max_iter=1,
             learning_rate_init=0.01,
-            hidden_layer_sizes=list(est.hidden_layer_sizes),
+            hidden_layer_sizes=16,
+            loss_weighting_params={},
+            task_weights={"churn": 1, "tier": 1.0},
             class_weight="balanced",
         )
         warnings.simplefilter("error", UserWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
         est.partial_fit(X, y)
-    est.set_params(task_weights={"churn": 0.0}, loss_weighting_params={})
+    est.set_params(task_weights={"churn": 0.0}, dropout=0.1)
     weights = est.engine_.criterion_.weighting.weights.tolist()
     with pytest.warns(
         UserWarning,
-        match=r"^loss_weighting_params, task_weights changed since the network was "
+        match=r"^dropout, task_weights changed since the network was "
         r"built; a fit with warm_start=True goes on with",
-    ):
+    ) as record:
         est.fit(X, y)
+    changed = [w for w in record if "changed since" in str(w.message)]
+    assert [w.filename for w in changed] == [__file__]  # the caller's line
     assert est.engine_.criterion_.weighting.weights.tolist() == weights
     with pytest.warns(UserWarning, match=r"built; partial_fit goes on with"):
         est.partial_fit(X, y)

@@ -405,3 +405,37 @@ def test_a_task_whose_labelled_rows_all_weigh_zero_is_refused():
     with pytest.raises(ValueError, match="Task 'task_1' has labelled rows, but every"):
         est.fit(X, y, sample_weight=weights)
     assert not hasattr(est, "engine_")
+
+
+def test_famo_with_an_absent_task_updates_as_famo_without_it():
+    rng = np.random.RandomState(0)
+    three, two = FAMO(3), FAMO(2)
+    absent = torch.tensor([True, True, False])
+    for _ in range(50):
+        losses = torch.tensor(rng.uniform(0.1, 1.0, size=2), dtype=torch.float32)
+        _, w3 = three.backward(
+            torch.cat([losses, torch.zeros(1)]).requires_grad_(), None, absent
+        )
+        _, w2 = two.backward(losses.clone().requires_grad_())
+        assert torch.allclose(w3[:2], w2) and w3[2] == 0
+    assert torch.equal(three.logits[:2], two.logits) and three.logits[2] == 0
+
+
+def test_a_task_whose_batch_rows_weigh_zero_by_class_weight_is_absent():
+    # Present means a labelled row of positive loss weight, class_weight
+    # included: task_0's rows of class 0 weigh 0, and the first two batches
+    # hold only those.
+    X, y = _data(n=128)
+    y = y.astype(float)
+    order = np.argsort(y[:, 0], kind="stable")
+    X, y = X[order], y[order]
+    est = MultiTaskNeuralEstimator(
+        hidden_layer_sizes=(8,),
+        max_iter=2,
+        batch_size=16,
+        shuffle=False,
+        random_state=0,
+        loss_weighting="famo",
+        class_weight={"task_0": {0.0: 0.0, 1.0: 1.0}},
+    ).fit(X, y)
+    assert all(w > 0.3 for w in est.task_weight_curves_["task_1"])
