@@ -7,6 +7,7 @@ tasks (the digit, its parity, whether it is >= 5) and prints a per-task table.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -19,17 +20,27 @@ from sklearn.preprocessing import StandardScaler
 from ._estimator import MultiTaskClassifier
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+def _int_in(low: int, high: int):
+    """An argparse type: an integer in ``[low, high]``, a usage error otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            bound = f"at least {low}" if high == sys.maxsize else f"in [{low}, {high}]"
+            raise argparse.ArgumentTypeError(f"must be an integer {bound}, got {text}")
+        return value
+
+    return parse
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sklearn_mtl", description=__doc__)
-    parser.add_argument("--max-iter", type=_positive_int, default=100)
-    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--max-iter", type=_int_in(1, sys.maxsize), default=100)
+    # The range numpy and scikit-learn take as a seed.
+    parser.add_argument("--random-state", type=_int_in(0, 2**32 - 1), default=0)
     args = parser.parse_args(argv)
 
     X, digit = load_digits(return_X_y=True)

@@ -23,4 +23,19 @@ def test_demo_refuses_a_bad_max_iter_with_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--max-iter", "0"])
     assert exit_info.value.code == 2
-    assert "--max-iter: must be a positive integer, got 0" in capsys.readouterr().err
+    assert "--max-iter: must be an integer at least 1, got 0" in capsys.readouterr().err
+    for argv, message in [
+        (["--max-iter", "abc"], "--max-iter: must be an integer at least 1, got abc"),
+        (
+            ["--random-state", "-1"],
+            "--random-state: must be an integer in [0, 4294967295], got -1",
+        ),
+        (
+            ["--random-state", "5000000000"],
+            "--random-state: must be an integer in [0, 4294967295], got 5000000000",
+        ),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
