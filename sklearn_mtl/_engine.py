@@ -722,7 +722,9 @@ class MultiTaskEngine(NeuralNet):
         task_losses, labelled = self.get_loss(outputs, targets, X=Xb, training=True)
         # Present: a labelled row whose loss weight (sample and class weights)
         # is positive; an absent task's loss is 0 and says nothing about it.
-        present = targets.loss_weights.sum(dim=0) > 0
+        present = None
+        if weighting.needs_present:
+            present = targets.loss_weights.sum(dim=0) > 0
         loss, weights = weighting.backward(task_losses, shared=shared, present=present)
         return {
             "loss": loss,

@@ -58,6 +58,9 @@ class LossWeighting(nn.Module):
 
     #: Whether :meth:`backward` needs the shared representation (``shared=``).
     needs_shared = False
+    #: Whether :meth:`backward` reads ``present`` (the engine computes it, one
+    #: reduction per batch, only for those that do).
+    needs_present = False
     #: torch.Generator for random strategies; the engine sets one per fit so
     #: parallel fits stay reproducible (None: torch's global generator).
     generator = None
@@ -77,9 +80,10 @@ class LossWeighting(nn.Module):
             The shared representation, for strategies that balance gradients.
         present : torch.Tensor of bool, shape (n_tasks,), or None
             Which tasks have a labelled row of positive weight in the batch
-            (None: all). An absent task's loss is 0 and says nothing about the
-            task: strategies that read the losses' values or gradients (FAMO,
-            MGDA, GradNorm, uncertainty, RLW) leave it out.
+            (None: all; the engine gives it to strategies whose
+            ``needs_present`` is True). An absent task's loss is 0 and says
+            nothing about the task: strategies that read the losses' values or
+            gradients (FAMO, MGDA, GradNorm, uncertainty, RLW) leave it out.
 
         Returns
         -------
@@ -178,6 +182,8 @@ class UncertaintyWeighting(LossWeighting):
     (4.0, [1.0, 1.0])
     """
 
+    needs_present = True
+
     def __init__(self, n_tasks: int):
         super().__init__(n_tasks)
         self.log_variance = nn.Parameter(torch.zeros(n_tasks))
@@ -244,6 +250,8 @@ class RandomLossWeighting(LossWeighting):
     1.0
     """
 
+    needs_present = True
+
     def backward(self, losses, shared=None, present=None):
         draw = torch.randn(
             self.n_tasks,
@@ -289,6 +297,7 @@ class GradNorm(LossWeighting):
     """
 
     needs_shared = True
+    needs_present = True
 
     def __init__(self, n_tasks: int, alpha: float = 1.5):
         super().__init__(n_tasks)
@@ -472,6 +481,7 @@ class MGDA(LossWeighting):
     """
 
     needs_shared = True
+    needs_present = True
 
     def backward(self, losses, shared=None, present=None):
         if not _has_graph(shared):
@@ -499,6 +509,8 @@ class FAMO(LossWeighting):
     >>> [round(v, 3) for v in weights.tolist()]
     [0.75, 0.25]
     """
+
+    needs_present = True
 
     def __init__(self, n_tasks: int, lr: float = 0.025, gamma: float = 1e-3):
         super().__init__(n_tasks)
