@@ -212,8 +212,8 @@ bool, int or str, default="from_dtype"
         2018), ``"dwa"`` (Liu et al., 2019), ``"rlw"`` (random weights),
         ``"gradnorm"`` (Chen et al., 2018), ``"pcgrad"`` (Yu et al., 2020),
         ``"mgda"`` (MGDA-UB, Sener & Koltun, 2018), ``"famo"`` (Liu et al.,
-        2023); with the optional ``torchjd`` package (and its
-        ``quadprog_projector`` extra) also ``"upgrad"``, ``"dualproj"`` and
+        2023); with the optional ``torchjd`` package (extra ``jd``:
+        ``pip install "sklearn-mtl[jd]"``) also ``"upgrad"``, ``"dualproj"`` and
         ``"aligned_mtl"``.
         Gradient methods work on the gradients of the shared representation,
         one backward pass per task through the heads, no extra forward pass.

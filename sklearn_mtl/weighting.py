@@ -83,7 +83,8 @@ class LossWeighting(nn.Module):
             (None: all; the engine gives it to strategies whose
             ``needs_present`` is True). An absent task's loss is 0 and says
             nothing about the task: strategies that read the losses' values or
-            gradients (FAMO, MGDA, GradNorm, uncertainty, RLW) leave it out.
+            gradients (FAMO, MGDA, GradNorm, uncertainty, RLW, torchjd's
+            aggregators) leave it out.
 
         Returns
         -------
@@ -571,7 +572,8 @@ class TorchJDWeighting(LossWeighting):
     Jacobian) are aggregated by ``torchjd.aggregation.<aggregator>``; the
     aggregate flows into the shared layers, each task's own layers get their own
     gradient. The weights recorded are the least-squares coefficients of the
-    aggregate on the task gradients.
+    aggregate on the task gradients. Tasks absent from a batch are left out of
+    the aggregation (their weight is 0), as if they were not there.
 
     Parameters
     ----------
@@ -583,25 +585,37 @@ class TorchJDWeighting(LossWeighting):
     """
 
     needs_shared = True
+    needs_present = True
 
     def __init__(self, n_tasks: int, aggregator: str = "UPGrad", **kwargs):
         super().__init__(n_tasks)
         try:
             from torchjd import aggregation
-        except ImportError as exc:  # pragma: no cover - depends on the env
+
+            self.aggregator = getattr(aggregation, aggregator)(**kwargs)
+        except ImportError as exc:
+            # torchjd itself, or the solver its projecting aggregators import
+            # when built (quadprog).
+            name = {v: k for k, v in TORCHJD_AGGREGATORS.items()}.get(aggregator)
             raise ImportError(
-                f"loss_weighting={aggregator.lower()!r} needs the optional package "
-                "torchjd: pip install torchjd"
+                f"loss_weighting={name or aggregator!r} needs the optional package "
+                f'torchjd with its quadprog solver: pip install "sklearn-mtl[jd]" '
+                f"({exc})"
             ) from exc
-        self.aggregator = getattr(aggregation, aggregator)(**kwargs)
 
     def backward(self, losses, shared=None, present=None):
         if not _has_graph(shared):
             return _plain_sum(losses)
         grads = _shared_gradients(losses, shared)
-        combined = self.aggregator(grads)
+        coef = torch.zeros(grads.shape[0], dtype=grads.dtype, device=grads.device)
+        if present is None or not present.any():
+            present = torch.ones_like(coef, dtype=torch.bool)
+        # The aggregators run on the host (quadprog) anyway: selecting the
+        # present rows costs no extra synchronisation worth counting.
+        rows = grads[present]
+        combined = self.aggregator(rows)
         _backward_through_shared(losses, shared, combined)
-        coef = torch.linalg.lstsq(grads.T, combined.unsqueeze(1)).solution[:, 0]
+        coef[present] = torch.linalg.lstsq(rows.T, combined.unsqueeze(1)).solution[:, 0]
         return (coef * losses).sum().detach(), coef.detach()
 
 

@@ -1,5 +1,6 @@
 """Loss-balancing strategies: hand computations and training outcomes."""
 
+import sys
 import warnings
 
 import numpy as np
@@ -432,3 +433,41 @@ def test_batches_where_a_task_is_absent_still_train_the_other(strategy, absent_b
     # The other task's mean weight over each epoch's batches: 1 on the
     # batches where it is alone (it was 0).
     assert all(w > 0.5 for w in est.task_weight_curves_[other])
+
+
+@pytest.mark.parametrize("name", ["upgrad", "aligned_mtl"])
+def test_torchjd_missing_names_the_option_and_the_extra(name, monkeypatch):
+    # torchjd absent (or its quadprog solver, which UPGrad imports when built).
+    monkeypatch.setitem(sys.modules, "torchjd", None)
+    with pytest.raises(ImportError) as info:
+        make_weighting(name, 2, None)
+    msg = str(info.value)
+    assert msg.startswith(f"loss_weighting={name!r} needs the optional package torchjd")
+    assert 'pip install "sklearn-mtl[jd]"' in msg
+
+
+@pytest.mark.parametrize("name", ["upgrad", "dualproj", "aligned_mtl"])
+def test_torchjd_aggregates_the_present_tasks_only(name):
+    pytest.importorskip("torchjd")
+    pytest.importorskip("quadprog")
+    g = torch.tensor([[1.0, 0.0], [0.0, 0.0], [-1.0, 1.0]])  # task 1: no labels
+    present = torch.tensor([True, False, True])
+    full = make_weighting(name, 3, None)
+    shared = torch.ones(2, requires_grad=True)
+    _, coef = full.backward(torch.stack([shared @ row for row in g]), shared, present)
+    # The same as the aggregator on the two present tasks alone.
+    alone = make_weighting(name, 2, None)
+    ref = torch.ones(2, requires_grad=True)
+    _, ref_coef = alone.backward(torch.stack([ref @ g[0], ref @ g[2]]), ref)
+    torch.testing.assert_close(shared.grad, ref.grad)
+    expected = torch.stack([ref_coef[0], torch.tensor(0.0), ref_coef[1]])
+    torch.testing.assert_close(coef, expected)
+    # Fitted with a task labelled on a tenth of the rows: finite weights, and
+    # every task learns.
+    X, y = _data()
+    y[np.random.RandomState(0).rand(len(y)) < 0.9, 1] = np.nan
+    est = _fit(X, y, loss_weighting=name, batch_size=16)
+    for t, curve in est.task_weight_curves_.items():
+        assert np.isfinite(curve).all(), t
+    for t, curve in est.task_loss_curves_.items():
+        assert curve[-1] < 0.8 * curve[0], (t, curve)
