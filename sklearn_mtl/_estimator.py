@@ -386,8 +386,9 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
             classification task those labels: for tasks with different label
             sets give one array per task (a list that cannot serve every task
             raises a ValueError saying why: two tasks with no label in common,
-            booleans mixed with numbers, a regression task's values). Ignored
-            after the first call.
+            booleans mixed with numbers, a regression task's values). A task
+            given its classes may have no label in the first batch; any other
+            task needs one there. Ignored after the first call.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each row, as in :meth:`fit`.
 

@@ -211,7 +211,9 @@ class Task:
     def from_column(cls, name, values, missing, kind=None, classes=None) -> Task:
         """Build a task from a column's labelled values (fit, first pass)."""
         present = values[~missing]
-        if present.size == 0:
+        # A classification task whose classes are declared (partial_fit's
+        # `classes`) needs no label in the first batch; any other task does.
+        if present.size == 0 and (classes is None or kind == "regression"):
             raise ValueError(
                 f"Task {name!r} has no labelled rows: every target is missing. "
                 "Input y contains NaN (or None) in every row of this task."

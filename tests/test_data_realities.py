@@ -242,6 +242,30 @@ def test_partial_fit_batch_without_labels_for_a_task():
     assert est.n_iter_ == 2 and np.isfinite(est.predict_proba(X)[1]).all()
 
 
+def test_first_partial_fit_without_labels_for_a_declared_task():
+    # classes= declares the task: its labels may come in a later batch, as
+    # for SGDClassifier.partial_fit.
+    X = _X(20)
+    y = pd.DataFrame({"a": (X[:, 0] > 0).astype(int), "b": [None] * 20})
+    est = MultiTaskNeuralEstimator(**SMALL)
+    est.partial_fit(X, y, classes=[[0, 1], ["x", "y", "z"]])
+    assert est.classes_[1].tolist() == ["x", "y", "z"]
+    assert [t.kind for t in est.tasks_.tasks] == ["binary", "multiclass"]
+    assert np.isnan(est.engine_.history[-1, "train_task_losses"][1])
+    assert set(est.predict(X)[:, 1]) <= {"x", "y", "z"}
+    est.partial_fit(X, y.assign(b=np.where(X[:, 1] > 0, "x", "z")))
+    assert np.isfinite(est.engine_.history[-1, "train_task_losses"]).all()
+    assert est.n_iter_ == 2
+    # Without classes, or for a regression task, the first batch must hold
+    # a label: nothing else says what the task is or how to scale it.
+    for kw in [{}, {"classes": [[0, 1], None]}]:
+        with pytest.raises(ValueError, match=r"Task 'b' has no labelled rows"):
+            MultiTaskNeuralEstimator(**SMALL).partial_fit(X, y, **kw)
+    regression = MultiTaskNeuralEstimator(**SMALL, task_types={"b": "regression"})
+    with pytest.raises(ValueError, match=r"Task 'b' has no labelled rows"):
+        regression.partial_fit(X, y, classes=[[0, 1], None])
+
+
 def test_partial_fit_batch_whose_regression_column_is_all_none():
     # pandas makes an all-None column object: no labelled value to check.
     X = _X(20)
