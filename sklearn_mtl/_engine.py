@@ -382,13 +382,23 @@ class MLPStopping(Callback):
     mean validation score is watched instead, the best weights are kept, and
     they are restored when training ends. ``warm=True`` keeps the best score
     and counters of the previous fit (``warm_start`` with early stopping).
+    With the net's ``verbose`` set, the stop is announced through ``sink`` in
+    the words of :class:`~sklearn.neural_network.MLPClassifier`.
     """
 
-    def __init__(self, tol=1e-4, n_iter_no_change=10, early_stopping=False, warm=False):
+    def __init__(
+        self,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        warm=False,
+        sink=print,
+    ):
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
         self.warm = warm
+        self.sink = sink
 
     def initialize(self):
         self.best_loss_ = math.inf
@@ -398,6 +408,7 @@ class MLPStopping(Callback):
         return self
 
     def on_train_begin(self, net, **kwargs):
+        self.stopped_ = False
         if not (self.warm and self.early_stopping):
             self.initialize()
 
@@ -421,9 +432,17 @@ class MLPStopping(Callback):
                 # Kept on the CPU: it is pickled with the model (no CUDA tensors).
                 self.best_state_ = net.snapshot(device="cpu")
         if self.no_improvement_count_ > self.n_iter_no_change:
+            self.stopped_ = True
             net.request_stop()
 
     def on_train_end(self, net, **kwargs):
+        # Said here, after the log has printed the last epoch's row.
+        if getattr(self, "stopped_", False) and net.verbose:
+            watched = "Validation score" if self.early_stopping else "Training loss"
+            self.sink(
+                f"{watched} did not improve more than tol={self.tol:f} for "
+                f"{self.n_iter_no_change} consecutive epochs. Stopping."
+            )
         if self.early_stopping and self.best_state_ is not None:
             net.restore(self.best_state_)
 

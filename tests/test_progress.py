@@ -96,6 +96,37 @@ def test_verbose_1_with_early_stopping_prints_each_task_validation_score(capsys)
         assert row[7] == round(history[epoch, "valid_loss"], 4)
 
 
+@pytest.mark.parametrize(
+    "early_stopping, watched", [(True, "Validation score"), (False, "Training loss")]
+)
+def test_verbose_says_when_the_stopping_rule_ends_the_fit(
+    early_stopping, watched, capsys
+):
+    X, y = _data()
+    params = dict(
+        hidden_layer_sizes=(8,),
+        max_iter=20,
+        random_state=0,
+        early_stopping=early_stopping,
+        tol=10.0,  # nothing after the first epoch counts as an improvement
+        n_iter_no_change=1,
+    )
+    est = MultiTaskNeuralEstimator(**params, verbose=1).fit(X, y)
+    *table, last = capsys.readouterr().out.strip().splitlines()
+    # As MLPClassifier(verbose=True) says it, after the last epoch's row.
+    assert last == (
+        f"{watched} did not improve more than tol=10.000000 for 1 consecutive "
+        "epochs. Stopping."
+    )
+    assert est.n_iter_ == 3
+    assert len(_table("\n".join(table))[1]) == 3
+    # Quiet without verbose, and no such line when max_iter ends the fit.
+    MultiTaskNeuralEstimator(**params).fit(X, y)
+    assert capsys.readouterr().out == ""
+    MultiTaskNeuralEstimator(**dict(params, tol=0.0, max_iter=2), verbose=1).fit(X, y)
+    assert "Stopping" not in capsys.readouterr().out
+
+
 def test_task_names_with_an_array_y_and_a_single_task(capsys):
     X, y = _data()
     MultiTaskNeuralEstimator(hidden_layer_sizes=(8,), max_iter=2, verbose=1).fit(
