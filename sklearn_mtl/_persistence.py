@@ -49,6 +49,7 @@ from ._state import (
     TRUSTED_TYPES,
     check_size,
     plain_columns,
+    plain_requests,
     restore,
 )
 from ._tasks import Task
@@ -56,7 +57,8 @@ from ._tasks import Task
 __all__ = ["save", "load"]
 
 FORMAT = "sklearn-mtl"
-FORMAT_VERSION = 1
+# 2: "metadata_request", the routing requests (written only when one was set).
+FORMAT_VERSION = 2
 _CLASSES = {
     cls.__name__: cls
     for cls in (MultiTaskNeuralEstimator, MultiTaskClassifier, MultiTaskRegressor)
@@ -321,12 +323,16 @@ def save(estimator, file) -> None:
 
     meta = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": 1,  # the oldest that holds the file: 2 below
         "sklearn_mtl_version": __version__,
         "class": cls.__name__,
         "params": encoded_params,
         "fitted": hasattr(estimator, "engine_"),
     }
+    if hasattr(estimator, "_metadata_request"):  # set by set_<method>_request
+        meta["metadata_request"] = plain_requests(estimator._metadata_request)
+        # An older reader would drop it without a word: it refuses version 2.
+        meta["format_version"] = 2
     tensors = {}
     if meta["fitted"]:
         attributes = {}
@@ -596,6 +602,11 @@ def _load_native(archive, device):
         )
         params["device"] = "auto"
     state = {**params, "_sklearn_mtl_state": STATE_VERSION}
+    if "metadata_request" in meta:
+        state["_metadata_request"] = {
+            method: dict(_checked_dict(requests))
+            for method, requests in _checked_dict(meta["metadata_request"]).items()
+        }
     if meta.get("fitted") is True:
         attributes = {k: _decode(v) for k, v in section("attributes", dict).items()}
         if "n_features_in_" in attributes:

@@ -28,7 +28,11 @@ __all__ = ["TRUSTED_TYPES", "plain_state", "restore"]
 # Version of the plain state; a newer one is refused (written by a newer package).
 # 2: dicts whose keys skops cannot rebuild are stored as their items
 # (:func:`_keys_as_items`); a state without such a dict is written as 1.
-STATE_VERSION = 2
+# 3: the metadata routing requests (``set_fit_request``, ...) as plain data
+# (:func:`plain_requests`); written only when a request was set.
+STATE_VERSION = 3
+# The attribute scikit-learn's ``set_<method>_request`` sets on an instance.
+_REQUESTS = "_metadata_request"
 # The types a skops file of a model of this package names beyond skops' defaults.
 TRUSTED_TYPES = (
     "sklearn_mtl._estimator.MultiTaskClassifier",
@@ -224,8 +228,10 @@ def plain_state(state: dict) -> dict:
         state["categorical_features"] = plain_columns(state["categorical_features"])
     stored = []
     for key, value in state.items():
-        if key not in ("engine_", "tasks_"):
+        if key not in ("engine_", "tasks_", _REQUESTS):
             state[key] = _keys_as_items(value, stored)
+    if _REQUESTS in state:
+        state[_REQUESTS] = plain_requests(state[_REQUESTS])
     engine = state.get("engine_")
     if engine is not None:
         saved = engine.get_state()
@@ -241,9 +247,52 @@ def plain_state(state: dict) -> dict:
             for t in state["tasks_"].tasks
         ]
     # The oldest format that holds it: older packages read a plain state.
-    state["_sklearn_mtl_state"] = STATE_VERSION if stored else 1
+    state["_sklearn_mtl_state"] = 3 if _REQUESTS in state else 2 if stored else 1
     state["_sklearn_mtl_version"] = __version__
     return state
+
+
+def plain_requests(request) -> dict:
+    """The routing requests of ``request`` (a ``MetadataRequest``) as data.
+
+    ``{method: {parameter: alias}}``, an alias being True, False, None or a
+    string, as given to ``set_<method>_request``; methods without a parameter
+    are left out.
+    """
+    out = {}
+    for method, value in vars(request).items():
+        requests = getattr(value, "requests", None)
+        if isinstance(requests, dict) and requests:
+            out[method] = dict(requests)
+    return out
+
+
+def _restore_requests(estimator, stored) -> None:
+    """Set the requests of :func:`plain_requests` on ``estimator``, checked.
+
+    As ``set_<method>_request`` sets them, without asking for metadata routing
+    to be enabled: a model is loaded as it was saved, whatever the config.
+    """
+    _check_type(stored, dict, "the routing requests")
+    request = estimator._get_metadata_request()  # the class's defaults
+    for method, requests in stored.items():
+        target = getattr(request, method, None) if isinstance(method, str) else None
+        if not isinstance(getattr(target, "requests", None), dict):
+            _fail(f"the routing requests name {method!r}, not a method.")
+        _check_type(requests, dict, f"the routing requests of {method!r}")
+        for param, alias in requests.items():
+            if param not in target.requests:
+                _fail(
+                    f"the routing requests of {method!r} name {param!r}, which "
+                    f"{method} does not take."
+                )
+            if not (alias is None or isinstance(alias, bool | str)):
+                _fail(f"the routing request of {method}'s {param!r} is {alias!r}.")
+            try:
+                target.add_request(param=param, alias=alias)
+            except ValueError as exc:
+                _fail(f"the routing request of {method}'s {param!r}: {exc}")
+    estimator.__dict__[_REQUESTS] = request
 
 
 # --------------------------------------------------------------------------- load
@@ -400,6 +449,7 @@ def restore(estimator, state) -> None:
         )
     cls = type(estimator)
     names = set(cls._get_param_names())
+    requests = state.pop(_REQUESTS, None)
     for key in state:
         _check_type(key, str, "an attribute name")
         if key not in ("engine_", "tasks_"):
@@ -418,6 +468,8 @@ def restore(estimator, state) -> None:
         state.pop(key, None)
     defaults = cls().get_params(deep=False)
     estimator.__dict__.update({**defaults, **state})
+    if requests is not None:
+        _restore_requests(estimator, requests)
     fitted = FITTED_ATTRIBUTES & set(state)
     if engine is None:  # unfitted: parameters are checked by fit, as always
         if tasks is not None or fitted:

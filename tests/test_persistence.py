@@ -713,12 +713,12 @@ def test_newer_format_version_is_refused_clearly(tmp_path):
     assert meta["format_version"] == 1
 
     def newer(meta):
-        meta["format_version"] = 2
+        meta["format_version"] = 3
         meta["sklearn_mtl_version"] = "9.0"
 
     _tamper(good, tmp_path / "new.mtl", meta_edit=newer)
     with pytest.raises(
-        ValueError, match="sklearn-mtl '9.0' in format version 2.*Upgrade"
+        ValueError, match="sklearn-mtl '9.0' in format version 3.*Upgrade"
     ):
         load(tmp_path / "new.mtl")
     state = MultiTaskClassifier().__getstate__()
@@ -1059,3 +1059,67 @@ def test_save_refuses_what_load_would_refuse_and_writes_nothing(tmp_path):
     save(search.best_estimator_, buffer)  # what the message suggests
     buffer.seek(0)
     _assert_same_model(search.best_estimator_, load(buffer), X)
+
+
+def _requests(est):
+    routing = est.get_metadata_routing()
+    return {m: getattr(routing, m).requests for m in ("fit", "partial_fit", "score")}
+
+
+@pytest.mark.parametrize("fitted", [False, True])
+def test_routing_requests_survive_every_copy(fitted, tmp_path):
+    # set_fit_request & co. set `_metadata_request`: pickle (n_jobs > 1),
+    # deepcopy, skops and sklearn_mtl.save keep it, as for sklearn's estimators.
+    import copy
+
+    import sklearn
+
+    X = _X(40)
+    y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0])
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = MultiTaskClassifier(**SMALL).set_fit_request(sample_weight=True)
+        est.set_score_request(sample_weight="score_weight")
+        if fitted:
+            est.fit(X, y, sample_weight=np.linspace(0.5, 1.5, 40))
+    expected = {
+        "fit": {"sample_weight": True},
+        "partial_fit": {"classes": None, "sample_weight": None},
+        "score": {"sample_weight": "score_weight"},
+    }
+    assert _requests(est) == expected
+    path = tmp_path / "m.mtl"
+    save(est, path)  # with routing disabled, as loading is
+    with zipfile.ZipFile(path) as archive:
+        meta = json.loads(archive.read("meta.json"))
+    assert meta["format_version"] == 2  # an older reader refuses, not drops
+    copies = [
+        pickle.loads(pickle.dumps(est)),
+        copy.deepcopy(est),
+        load(path),
+        _skops_round_trip(est)[0],
+    ]
+    for other in copies:
+        assert _requests(other) == expected
+        if fitted:
+            _assert_same_model(other, est, X)
+    # Without a request the files are as before (format 1).
+    save(MultiTaskClassifier(**SMALL), path)
+    with zipfile.ZipFile(path) as archive:
+        assert json.loads(archive.read("meta.json"))["format_version"] == 1
+
+
+def test_crafted_routing_requests_are_refused(tmp_path):
+    import sklearn
+
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = MultiTaskClassifier(**SMALL).set_fit_request(sample_weight=True)
+    state = est.__getstate__()
+    for bad, message in [
+        ({"fit": {"sample_weight": 3}}, "the routing request of fit's 'sample_weight'"),
+        ({"fit": {"X": True}}, "name 'X', which fit does not take"),
+        ({"owner": {"a": True}}, "name 'owner', not a method"),
+        ({"fit": {"sample_weight": "not an identifier"}}, "the routing request"),
+    ]:
+        clone = MultiTaskClassifier.__new__(MultiTaskClassifier)
+        with pytest.raises(ValueError, match=message):
+            clone.__setstate__({**state, "_metadata_request": bad})
