@@ -38,6 +38,8 @@ import numpy as np
 import torch
 
 from ._tasks import (
+    CLASSIFICATION_KINDS,
+    _is_flat_labels,
     _labelled_values,
     _standardisation,
     _unique_labels,
@@ -205,12 +207,44 @@ def _label_counts(present, name):
         raise
 
 
-def _summarize_block(y_block):
-    """What the task encodings need from one block of y: small, whatever its size."""
+def _declared_classes(task_types, classes, names) -> list[bool]:
+    """Which tasks are declared classification, by ``task_types`` or by
+    ``classes``: their labels are kept whatever their values (0.5, 1.5, ...).
+
+    ``task_types`` may be the fitted tasks' ``[(name, is_classification)]``
+    (a later call): y's columns are matched to them by name when y names every
+    task, else by position, as the training call matches them.
+    """
+    n = len(names)
+    if isinstance(task_types, list):
+        fitted = dict(task_types)
+        if set(map(str, names)) == set(fitted):
+            return [fitted[str(name)] for name in names]
+        return [kind for _, kind in task_types[:n]] + [False] * (n - len(task_types))
+    if classes is not None and (n == 1 or _is_flat_labels(classes)):
+        return [True] * n
+    declared = [False] * n
+    if isinstance(task_types, dict):
+        declared = [task_types.get(name) in CLASSIFICATION_KINDS for name in names]
+    if isinstance(classes, list | tuple):
+        for j, given in enumerate(classes[:n]):
+            declared[j] = declared[j] or given is not None
+    return declared
+
+
+def _summarize_block(y_block, task_types=None, classes=None):
+    """What the task encodings need from one block of y: small, whatever its size.
+
+    A float column with a non-integer value keeps a few values that say it is
+    continuous, unless its task is declared classification (``task_types``,
+    ``classes``): then, as any other column, its labels and their counts.
+    """
     columns, names, is_1d = split_target_columns(y_block)
+    task_names = names or [f"task_{j}" for j in range(len(columns))]
+    declared = _declared_classes(task_types, classes, task_names)
     summaries = []
     for j, col in enumerate(columns):
-        name = names[j] if names else f"task_{j}"
+        name = task_names[j]
         values, missing = _labelled_values(col, name)
         present = values[~missing]
         s = {"n": int(present.size), "mean": 0.0, "var": 0.0, "sample": None}
@@ -222,7 +256,7 @@ def _summarize_block(y_block):
             # One block's own standardisation, as an in-memory fit computes it.
             s["exact"] = _standardisation(p, name)
             nonint = p != np.floor(p) if present.dtype.kind == "f" else None
-            if nonint is not None and nonint.any():
+            if nonint is not None and nonint.any() and not declared[j]:
                 # Continuous: keep a few values that say so, not every value.
                 s["sample"] = np.array([p.min(), p.max(), p[nonint][0]])
                 summaries.append(s)
@@ -258,7 +292,9 @@ def _combine(a, b):
 
 def _learn_tasks(estimator, source, classes):
     """One pass over y's blocks: lengths, task names, kinds, classes, scaling."""
-    lengths, names, is_1d, merged = _summaries(source)
+    lengths, names, is_1d, merged = _summaries(
+        source, getattr(estimator, "task_types", None), classes
+    )
     n_tasks = len(merged)
     if names is None:
         names = [f"task_{i}" for i in range(n_tasks)]
@@ -280,13 +316,14 @@ def _learn_tasks(estimator, source, classes):
     return tasks, names, is_1d, lengths, merged
 
 
-def _summaries(source):
+def _summaries(source, task_types=None, classes=None):
     """One pass over y's blocks: their lengths, y's task names and 1-D-ness,
     and each task's summary merged over every block (labels and counts, or
     moments)."""
     import dask
 
-    parts = dask.compute(*[dask.delayed(_summarize_block)(b) for b in source.y])
+    summarize = dask.delayed(_summarize_block)
+    parts = dask.compute(*[summarize(b, task_types, classes) for b in source.y])
     lengths = [p[0] for p in parts]
     n_tasks = len(parts[0][3])
     if any(len(p[3]) != n_tasks for p in parts):
@@ -500,7 +537,8 @@ def prepare_fit(estimator, X, y, sample_weight, first_pass, classes, incremental
             # Every call weighs by the class counts of all its blocks, as an
             # in-memory partial_fit weighs by those of its rows (not block by
             # block).
-            lengths, y_names, _, merged = _summaries(source)
+            fitted = [(t.name, t.is_classification) for t in tasks.tasks]
+            lengths, y_names, _, merged = _summaries(source, fitted)
             if y_names is not None and sorted(map(str, y_names)) == sorted(
                 tasks.names
             ):  # a DataFrame's columns are matched to the tasks by name

@@ -283,6 +283,41 @@ def test_balanced_class_weight_from_all_blocks_on_every_call():
     assert runs[0] == runs[1]
 
 
+@pytest.mark.parametrize("declared", ["task_types", "classes"])
+def test_non_integer_float_labels_of_a_declared_classification_task(declared):
+    # Star ratings 0.5 / 1.5 / 2.5: continuous-looking floats whose task is
+    # declared classification. Every class is kept, from every block, and
+    # "balanced" weighs by their counts, on the first call and later ones.
+    X, y = make_data(n=120)
+    rng = np.random.RandomState(0)
+    y = np.column_stack([rng.choice([0.5, 1.5, 2.5], 120, p=[0.6, 0.3, 0.1]), y[:, 1]])
+    y[:, 0][np.argsort(y[:, 0])] = np.sort(y[:, 0])  # 2.5 only in the last block
+    kinds = {"task_0": "multiclass"} if declared == "task_types" else {}
+    classes = [[0.5, 1.5, 2.5], None] if declared == "classes" else None
+    params = dict(
+        SMALL,
+        task_types={**kinds, "task_1": "regression"},
+        class_weight="balanced",
+    )
+    for rows in (120, 40):
+        mem = MultiTaskNeuralEstimator(**params).partial_fit(X, y, classes=classes)
+        stream = MultiTaskNeuralEstimator(**params)
+        stream.partial_fit(*as_dask(X, y, rows), classes=classes)
+        assert stream.classes_[0].tolist() == [0.5, 1.5, 2.5]
+        stream.partial_fit(*as_dask(X, y, rows))
+        if rows == len(X):  # one block: the in-memory calls, bit for bit
+            mem.partial_fit(X, y)
+            assert stream.loss_curve_ == mem.loss_curve_
+    counts = np.unique(y[:, 0], return_counts=True)[1]
+    merged = _dask._summaries(
+        _dask._Source(*as_dask(X, y, 40)), [("task_0", True), ("task_1", False)]
+    )[3]
+    assert merged[0]["labels"].tolist() == [0.5, 1.5, 2.5]
+    assert merged[0]["counts"].tolist() == counts.tolist()
+    # An undeclared task of such values is a regression: a few values kept.
+    assert _dask._summaries(_dask._Source(*as_dask(X, y, 40)))[3][0]["labels"].size == 0
+
+
 class _Counter(Callback):
     """Counts epochs; holds a lock, as a logger or a SummaryWriter does."""
 
