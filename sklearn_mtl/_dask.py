@@ -384,10 +384,14 @@ def _encoder(estimator, source, tasks, class_weight):
     column matching, the row count and ``sample_weight``.
     """
 
+    from ._inputs import unknown_categories
+
     def load(i):
         try:
             Xb, yb, swb = source.load(i)
-            return _encode(estimator, tasks, class_weight, i, Xb, yb, swb)
+            X, targets = _encode(estimator, tasks, class_weight, i, Xb, yb, swb)
+            load.unknown_categories.update(unknown_categories(estimator, X))
+            return X, targets
         except Exception as exc:
             # A block that cannot be read or fails its checks: recorded (the
             # error itself untouched), so that _BaseMultiTask._fit undoes the
@@ -396,6 +400,9 @@ def _encoder(estimator, source, tasks, class_weight):
             raise
 
     load.block_errors = []
+    # Categorical columns whose values the encoding does not know (a later
+    # call): said once the call has trained, as an in-memory call says it.
+    load.unknown_categories = set()
     return load
 
 
@@ -567,6 +574,7 @@ def prepare_fit(estimator, X, y, sample_weight, first_pass, classes, incremental
     load = _encoder(estimator, source, tasks, class_weight)
     plan.data = BlockDataset(load, lengths, blocks, device=plan.engine.device)
     plan.data.block_errors = load.block_errors
+    plan.data.unknown_categories = load.unknown_categories
     return plan
 
 

@@ -430,7 +430,11 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
                 # A stream's blocks are checked as they are read, in training:
                 # a later block's error must not leave a half-trained model.
                 snapshot = plan.undo = self._engine_snapshot()
-            return self._train(plan, incremental)
+            self._train(plan, incremental)
+            unknown = getattr(plan.data, "unknown_categories", None)
+            if unknown:  # a stream's blocks, found as they were read
+                warn_unknown_categories(self, unknown=sorted(unknown), stacklevel=5)
+            return self
         except TrainingDivergedError:
             raise  # the model keeps its last finite weights, coherent (see _train)
         except BaseException as exc:

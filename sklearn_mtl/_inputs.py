@@ -58,6 +58,7 @@ __all__ = [
     "input_module",
     "resolve_categorical",
     "validate_inputs",
+    "unknown_categories",
     "warn_unknown_categories",
     "validate_sparse",
 ]
@@ -632,20 +633,30 @@ def _cast(out: np.ndarray, dtype, spec: dict, estimator) -> np.ndarray:
     )
 
 
-def warn_unknown_categories(estimator, X_encoded) -> None:
+def unknown_categories(estimator, X_encoded) -> list[int]:
+    """The categorical columns (indices into ``inputs_["categorical"]``) in
+    which encoded rows hold a category the input encoding does not know."""
+    spec = getattr(estimator, "inputs_", None)
+    if not spec or not spec["categorical"] or sp.issparse(X_encoded):
+        return []
+    codes = X_encoded[:, X_encoded.shape[1] - len(spec["categorical"]) :]
+    return np.flatnonzero((codes == _UNKNOWN).any(axis=0)).tolist()
+
+
+def warn_unknown_categories(estimator, X_encoded=None, unknown=None, stacklevel=6):
     """Warn when training rows hold categories the input encoding does not know.
 
     For a training call after the first (``partial_fit``, a ``warm_start``
     fit): the encoding was learned by the first call, so a category first seen
-    now trains as "unknown", as one first seen at predict time.
+    now trains as "unknown", as one first seen at predict time. ``unknown``:
+    the columns of :func:`unknown_categories`, if already found (a stream's
+    blocks); ``stacklevel`` points at the user's call.
     """
-    spec = getattr(estimator, "inputs_", None)
-    if not spec or not spec["categorical"] or sp.issparse(X_encoded):
-        return
-    codes = X_encoded[:, X_encoded.shape[1] - len(spec["categorical"]) :]
-    unknown = np.flatnonzero((codes == _UNKNOWN).any(axis=0))
+    if unknown is None:
+        unknown = unknown_categories(estimator, X_encoded)
     if not len(unknown):
         return
+    spec = estimator.inputs_
     names = getattr(estimator, "feature_names_in_", None)
     columns = [spec["categorical"][i] for i in unknown]
     shown = [str(names[j]) for j in columns] if names is not None else columns
@@ -657,7 +668,7 @@ def warn_unknown_categories(estimator, X_encoded) -> None:
         "category before the first partial_fit (its categories are then taken "
         "from the dtype), or fit again without warm_start.",
         UserWarning,
-        stacklevel=6,  # the user's fit / partial_fit (through _fit_context)
+        stacklevel=stacklevel,  # the user's fit / partial_fit (via _fit_context)
     )
 
 

@@ -170,6 +170,35 @@ def test_known_categories_stream_as_in_memory():
     assert list(pred.columns) == ["warm", "value"] and len(pred) == 240
 
 
+@pytest.mark.parametrize("call", ["partial_fit", "warm_start"])
+def test_a_later_streamed_call_warns_of_categories_it_does_not_know(call):
+    # As an in-memory later call warns: once, at the caller's line.
+    X, y = _categorical_frame()
+    params = dict(MIXED, task_types={"value": "regression"}, warm_start=True)
+    first = X[X["colour"] != "violet"]
+    first = first.astype({"colour": pd.CategoricalDtype(["blue", "green", "red"])})
+    est = MultiTaskNeuralEstimator(**params).fit(first, y.loc[first.index])
+    train = getattr(est, "partial_fit" if call == "partial_fit" else "fit")
+    Xd = dd.from_pandas(X, npartitions=4).categorize(columns=["colour"])
+    yd = dd.from_pandas(y, npartitions=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(Xd, yd)
+    messages = [w for w in caught if w.category is UserWarning]
+    assert len(messages) == 1
+    assert str(messages[0].message).startswith(
+        "Categorical columns ['colour'] of X hold categories that the input "
+        "encoding, learned by the first fit or partial_fit, does not know"
+    )
+    assert messages[0].filename == __file__
+    # Known categories only: no warning.
+    known = dd.from_pandas(first, npartitions=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(known, dd.from_pandas(y.loc[first.index], npartitions=2))
+    assert not [w for w in caught if w.category is UserWarning]
+
+
 def test_sample_weight_streams_with_its_blocks():
     X, y = make_data()
     sw = np.where(np.arange(len(X)) % 3 == 0, 0.0, 2.0)
