@@ -9,6 +9,8 @@ one call, and reads results: it never touches batches, optimizers or callbacks.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -142,6 +144,21 @@ def _check_callbacks(callbacks) -> list:
 
 
 _ENGINE_CALLBACKS = {"epoch_timer", "divergence", "stopping", "print_log"}
+# Whether a single classification task's validation split is stratified (as
+# MLPClassifier's); transfer_report turns it off so that the single-task
+# models hold out the joint model's rows.
+_STRATIFY_SINGLE = contextvars.ContextVar("sklearn_mtl_stratify", default=True)
+
+
+@contextlib.contextmanager
+def unstratified_validation():
+    """Within it, early stopping holds out the rows a multi-task fit would
+    (a plain random split, never stratified by a single task's classes)."""
+    token = _STRATIFY_SINGLE.set(False)
+    try:
+        yield
+    finally:
+        _STRATIFY_SINGLE.reset(token)
 
 
 def _raised_by(exc, errors) -> bool:
@@ -650,8 +667,10 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         epochs = 1 if incremental else self.max_iter
         split = None
         if early_stopping:
-            single_classifier = len(self.tasks_) == 1 and (
-                self.tasks_.tasks[0].is_classification
+            single_classifier = (
+                len(self.tasks_) == 1
+                and self.tasks_.tasks[0].is_classification
+                and _STRATIFY_SINGLE.get()
             )
             # One split for every warm fit (with an int random_state, as
             # MLPClassifier's): the best score a warm fit carries over was

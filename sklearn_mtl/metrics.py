@@ -742,7 +742,11 @@ def _single_task_params(model, names, i) -> dict:
         out["task_weights"] = {name: weights[name]} if name in weights else None
     if "class_weight" in params:
         cw = per_task_class_weight(params["class_weight"], names)[i]
-        out["class_weight"] = None if cw is None else {name: cw}
+        # "balanced" stays a string: it applies to a classification task and
+        # leaves a regression task alone (a dict entry for one is refused).
+        out["class_weight"] = (
+            None if cw is None else cw if cw == "balanced" else {name: cw}
+        )
     return out
 
 
@@ -775,14 +779,20 @@ def _fit_and_score_tasks(estimator, X, y, train, test, tasks, metrics):
 
     Every fit sees all the train rows (a row without a label for a task adds
     nothing to that task's loss), so joint and single-task models take the same
-    batches and optimizer steps. Returns the scores on the test rows, in the
+    batches and optimizer steps, and hold out the same validation rows.
+    Returns the scores on the test rows, in the
     order of ``tasks``.
     """
     from sklearn.utils import _safe_indexing
 
+    from ._estimator import unstratified_validation
+
     y_tasks = y[list(tasks)]
     try:
-        estimator.fit(_safe_indexing(X, train), y_tasks.iloc[train])
+        # Early stopping holds out the same rows in every model of the fold
+        # (a single classification task would stratify its own).
+        with unstratified_validation():
+            estimator.fit(_safe_indexing(X, train), y_tasks.iloc[train])
     except ValueError as exc:
         # E.g. a task with one class, or none labelled, in this fold's training
         # rows: the fold gives no score (as cross_validate's error_score=nan).
@@ -878,8 +888,9 @@ def transfer_report(
 
         - ``kind``, ``metric`` (the metric's name), ``n_labelled`` (labelled rows
           of the task in ``y``);
-        - ``joint``, ``single``: the mean score over folds of the joint model
-          and of the single-task model;
+        - ``joint``, ``single``: the mean score of the joint model and of the
+          single-task model, over the folds where both are defined (those
+          the gain is taken on);
         - ``gain``: ``joint - single``, the mean paired difference;
         - ``ci_low``, ``ci_high``: its ``confidence`` interval (see Notes);
         - ``verdict``: ``"helps"`` when the interval lies above 0,
@@ -1034,8 +1045,9 @@ def transfer_report(
                 "kind": task.kind,
                 "metric": metrics[j].name,
                 "n_labelled": int((~_labelled_values(columns[j], task.name)[1]).sum()),
-                "joint": _mean_defined(joint[:, j]),
-                "single": _mean_defined(single[:, j]),
+                # Over the folds the gain is taken on: gain = joint - single.
+                "joint": _mean_defined(joint[both, j]),
+                "single": _mean_defined(single[both, j]),
                 "gain": float(diff.mean()) if diff.size else float("nan"),
                 "ci_low": float(low),
                 "ci_high": float(high),

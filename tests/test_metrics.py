@@ -919,3 +919,67 @@ def test_transfer_report_warns_once_per_failure_with_its_folds():
     assert len(lines) == 3
     assert np.isfinite(report.loc["spend", "gain"])
     assert report.loc["flag", "verdict"] == "undetermined"
+
+
+def test_transfer_report_balanced_class_weight_beside_a_regression_task():
+    # "balanced" applies to the classification tasks and leaves the regression
+    # task alone: its single-task clone fits too, with class_weight="balanced".
+    X, y = _data(n=150)
+    est = _tiny(task_types={"tier": "multiclass"}, class_weight="balanced")
+    cv = KFold(3, shuffle=True, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = transfer_report(est, X, y, cv=cv)
+    assert not [w for w in caught if "transfer_report" in str(w.message)]
+    train, test = next(cv.split(X))
+    alone = clone(est).set_params(task_types=None)
+    alone.fit(X[train], y[["spend"]].iloc[train])
+    keep = y["spend"].iloc[test].notna().to_numpy()
+    expected = r2_score(
+        y["spend"].iloc[test][keep], np.ravel(alone.predict(X[test]))[keep]
+    )
+    assert report.loc["spend", "single_per_fold"][0] == pytest.approx(expected)
+
+
+def test_transfer_report_joint_and_single_are_means_over_the_gains_folds():
+    X, y = _data(n=90)
+    rows = np.arange(90)
+    # 'tier' has one class in fold 0's training rows: its joint fit fails
+    # there, its single-task fits of 'spend' and 'churn' do not.
+    y = y.assign(tier=np.where(rows < 30, 2, 0))
+    cv = [(rows[30:], rows[:30]), (rows[::2], rows[1::2]), (rows[1::2], rows[::2])]
+    with pytest.warns(UserWarning, match="fits or scores failed"):
+        report = transfer_report(_tiny(), X, y, cv=cv)
+    row = report.loc["spend"]
+    assert np.isnan(row["joint_per_fold"][0]) and np.isfinite(row["single_per_fold"][0])
+    assert row["joint"] == pytest.approx(np.mean(row["joint_per_fold"][1:]))
+    assert row["single"] == pytest.approx(np.mean(row["single_per_fold"][1:]))
+    assert row["gain"] == pytest.approx(row["joint"] - row["single"])
+
+
+def test_transfer_report_models_of_a_fold_hold_out_the_same_rows(monkeypatch):
+    # Early stopping: a single classification task would stratify its own
+    # split (as MLPClassifier does); here every model of a fold holds out the
+    # joint model's rows, so the gain is joint training's alone.
+    from sklearn_mtl._engine import ValidationSplit
+
+    held_out = []
+    call = ValidationSplit.__call__
+
+    def spy(self, dataset, y=None, **fit_params):
+        train, valid = call(self, dataset, y, **fit_params)
+        held_out.append(tuple(valid.X[:, 0].tolist()))  # identifies the rows
+        return train, valid
+
+    monkeypatch.setattr(ValidationSplit, "__call__", spy)
+    X, y = _data(n=120)
+    est = _tiny(early_stopping=True, task_types={"tier": "multiclass"})
+    transfer_report(est, X, y, cv=KFold(2, shuffle=True, random_state=0))
+    assert len(held_out) == 2 * (1 + len(TASKS))
+    for fold in (held_out[:4], held_out[4:]):
+        assert len(set(fold)) == 1, fold
+    # Outside transfer_report, a single classification task stratifies.
+    held_out.clear()
+    clone(est).fit(X, y[["tier"]])
+    clone(est).fit(X, y)
+    assert held_out[0] != held_out[1]
