@@ -27,6 +27,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -1056,20 +1057,34 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
 
 
 def fitted_multitask(estimator, user: str):
-    """The fitted sklearn-mtl estimator at the end of ``estimator`` (a Pipeline's
-    last step, or the estimator itself) and the transforms before it.
+    """The fitted sklearn-mtl estimator at the end of ``estimator`` and the
+    transforms before it.
 
-    ``user`` names the caller in the TypeError for anything else.
+    ``estimator`` is the model itself, or wraps it in what predicts with it
+    unchanged: a Pipeline (its last step, after its transforms), a fitted
+    search's ``best_estimator_`` (GridSearchCV, ... refitted: nested
+    cross-validation scores the search), a ``FrozenEstimator``; nested in any
+    order. ``user`` names the caller in the TypeError for anything else.
     """
     transforms = []
-    while hasattr(estimator, "steps") and hasattr(estimator, "__getitem__"):
-        if len(estimator.steps) > 1:
-            transforms.append(estimator[:-1])
-        estimator = estimator[-1]
+    while True:
+        if hasattr(estimator, "steps") and hasattr(estimator, "__getitem__"):
+            if len(estimator.steps) > 1:
+                transforms.append(estimator[:-1])
+            estimator = estimator[-1]
+        elif hasattr(estimator, "best_estimator_") and hasattr(
+            estimator, "cv_results_"
+        ):
+            estimator = estimator.best_estimator_
+        elif isinstance(estimator, FrozenEstimator):
+            estimator = estimator.estimator
+        else:
+            break
     if not isinstance(estimator, _BaseMultiTask):
         raise TypeError(
-            f"{user} take a fitted sklearn-mtl estimator or a Pipeline ending in "
-            f"one, got {type(estimator).__name__}."
+            f"{user} take a fitted sklearn-mtl estimator, or a Pipeline, a fitted "
+            f"search (best_estimator_) or a FrozenEstimator around one, got "
+            f"{type(estimator).__name__}."
         )
     check_is_fitted(estimator)
     return estimator, transforms

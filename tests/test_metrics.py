@@ -376,6 +376,33 @@ def test_scorers_on_a_pipeline_transform_then_run_once():
     assert report.loc["tier", "f1"] == pytest.approx(via_pipeline["tier_f1"])
 
 
+def test_scorers_on_a_fitted_search_and_a_frozen_model():
+    # Nested cross-validation scores the search: it predicts with its
+    # best_estimator_, which the scorers read (through a Pipeline too).
+    from sklearn.frozen import FrozenEstimator
+
+    X, y = _data(seed=2, n=150)
+    scorer = make_multitask_scorer()
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), _model(max_iter=3)),
+        {"multitaskneuralestimator__alpha": [1e-4, 1e-2]},
+        cv=2,
+        scoring=scorer,
+        refit="tier_accuracy",
+    ).fit(X, y)
+    best = search.best_estimator_
+    assert scorer(search, X, y) == scorer(best, X, y)
+    assert scorer(FrozenEstimator(best), X, y) == scorer(best, X, y)
+    nested = cross_validate(search, X, y, cv=2, scoring=scorer)
+    assert np.isfinite(nested["test_tier_accuracy"]).all()
+    # A search without refit has no model to score.
+    no_refit = GridSearchCV(
+        _model(max_iter=2), {"alpha": [1e-4]}, cv=2, scoring=scorer, refit=False
+    ).fit(X, y)
+    with pytest.raises(TypeError, match="or a FrozenEstimator around one, got Grid"):
+        scorer(no_refit, X, y)
+
+
 def test_grid_search_refits_on_the_named_task_score():
     X, y = _data(seed=3, n=240)
     scoring = {
