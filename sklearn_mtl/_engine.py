@@ -380,8 +380,9 @@ class MLPStopping(Callback):
     Without early stopping, training stops when the training loss has not
     improved by ``tol`` for ``n_iter_no_change`` epochs. With early stopping the
     mean validation score is watched instead, the best weights are kept, and
-    they are restored when training ends. ``warm=True`` keeps the best score
-    and counters of the previous fit (``warm_start`` with early stopping).
+    they are restored when training ends. ``warm=True`` keeps the best score,
+    loss, weights and counter of the previous calls (a ``warm_start`` fit, a
+    ``partial_fit``), whichever rule those ran, as ``MLPClassifier`` keeps them.
     With the net's ``verbose`` set, the stop is announced through ``sink`` in
     the words of :class:`~sklearn.neural_network.MLPClassifier`.
     """
@@ -409,7 +410,7 @@ class MLPStopping(Callback):
 
     def on_train_begin(self, net, **kwargs):
         self.stopped_ = False
-        if not (self.warm and self.early_stopping):
+        if not self.warm:
             self.initialize()
 
     def on_epoch_end(self, net, **kwargs):

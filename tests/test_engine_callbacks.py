@@ -306,3 +306,31 @@ def test_warm_early_stopping_carries_its_state_over(quiet_fit):
     # A fit that is not warm starts afresh.
     quiet_fit(est.set_params(warm_start=False), X, y)
     assert see.seen == (-np.inf, 0)
+
+
+def test_stopping_state_carries_over_partial_fit_and_warm_fits_without_it(
+    quiet_fit,
+):
+    # As MLPClassifier: a partial_fit (which never stops early) or a warm fit
+    # on the training loss keeps the best validation score and weights of an
+    # early-stopping fit, and the counter of either rule carries over.
+    X, y = _data(n=200)
+    see = _SeeStopping()
+    est = quiet_fit(
+        _clf(warm_start=True, early_stopping=True, n_iter_no_change=5, callbacks=[see]),
+        X,
+        y,
+    )
+    stopping = dict(est.engine_.callbacks_)["stopping"]
+    before = (stopping.best_score_, stopping.no_improvement_count_)
+    best = {k: v.clone() for k, v in stopping.best_state_["module"].items()}
+    est.partial_fit(X, y)
+    assert see.seen == before
+    stopping = dict(est.engine_.callbacks_)["stopping"]
+    assert stopping.best_score_ == before[0]
+    for name, value in stopping.best_state_["module"].items():
+        assert torch.equal(value, best[name]), name
+    # A warm fit on the training loss starts from the carried counter too.
+    counter = stopping.no_improvement_count_
+    quiet_fit(est.set_params(early_stopping=False), X, y)
+    assert see.seen[1] == counter
