@@ -226,6 +226,8 @@ def _declared_classes(task_types, classes, names) -> list[bool]:
     declared = [False] * n
     if isinstance(task_types, dict):
         declared = [task_types.get(name) in CLASSIFICATION_KINDS for name in names]
+    if isinstance(classes, dict):
+        classes = [classes.get(name) for name in names]
     if isinstance(classes, list | tuple):
         for j, given in enumerate(classes[:n]):
             declared[j] = declared[j] or given is not None

@@ -395,16 +395,20 @@ class _BaseMultiTask(MultiOutputMixin, BaseEstimator, metaclass=ABCMeta):
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like or DataFrame of shape (n_samples,) or (n_samples, n_tasks)
-        classes : array-like, or list of array-like / None per task, default=None
+        classes : array-like, list of array-like / None per task, or dict, \
+default=None
             All labels of each classification task, needed on the first call
             when a batch may not show every class. Inferred from ``y`` if None.
-            One flat array of labels (``classes=[0, 1]``, the form of
+            One flat array of labels (``classes=[0, 1]``, a pandas Index or
+            ``Series.unique()``; the form of
             :meth:`sklearn.neural_network.MLPClassifier.partial_fit` and of
             ``learning_curve(exploit_incremental_learning=True)``) gives every
             classification task those labels: for tasks with different label
-            sets give one array per task (a list that cannot serve every task
-            raises a ValueError saying why: two tasks with no label in common,
-            booleans mixed with numbers, a regression task's values). A task
+            sets give one array per task, or a dict of arrays keyed by task
+            name (tasks it does not name infer theirs from ``y``). A flat list
+            that cannot serve every task raises a ValueError saying why: two
+            tasks with no label in common, booleans mixed with numbers, a
+            regression task's values. A task
             given its classes may have no label in the first batch; any other
             task needs one there. Ignored after the first call.
         sample_weight : array-like of shape (n_samples,), default=None

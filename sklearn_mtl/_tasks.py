@@ -729,6 +729,10 @@ def build_tasks(columns, names, task_types=None, classes=None, force_kind=None):
     flat = False
     if classes is None:
         per_task_classes = [None] * len(names)
+    elif isinstance(classes, dict):  # by task name, as task_types
+        per_task_classes = resolve_per_task(
+            classes, names, "classes", single_value_ok=False
+        )
     elif len(names) == 1 and not _is_list_of_arrays(classes):
         per_task_classes = [classes]
     elif _is_flat_labels(classes):
@@ -852,9 +856,11 @@ _LEARNING_CURVE_HINT = (
 
 
 def _is_flat_labels(classes) -> bool:
-    """Whether ``classes`` is one flat sequence of labels (not one per task)."""
-    if isinstance(classes, np.ndarray):
-        if classes.ndim != 1:
+    """Whether ``classes`` is one flat sequence of labels (not one per task):
+    a list, tuple or 1-D array of labels, a pandas Index or Series, or a
+    pandas array (``Series.unique()`` of a string column)."""
+    if isinstance(classes, np.ndarray) or hasattr(classes, "dtype"):
+        if np.ndim(classes) != 1:
             return False
     elif not isinstance(classes, list | tuple):
         return False

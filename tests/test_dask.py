@@ -312,7 +312,7 @@ def test_balanced_class_weight_from_all_blocks_on_every_call():
     assert runs[0] == runs[1]
 
 
-@pytest.mark.parametrize("declared", ["task_types", "classes"])
+@pytest.mark.parametrize("declared", ["task_types", "classes", "classes_dict"])
 def test_non_integer_float_labels_of_a_declared_classification_task(declared):
     # Star ratings 0.5 / 1.5 / 2.5: continuous-looking floats whose task is
     # declared classification. Every class is kept, from every block, and
@@ -322,7 +322,11 @@ def test_non_integer_float_labels_of_a_declared_classification_task(declared):
     y = np.column_stack([rng.choice([0.5, 1.5, 2.5], 120, p=[0.6, 0.3, 0.1]), y[:, 1]])
     y[:, 0][np.argsort(y[:, 0])] = np.sort(y[:, 0])  # 2.5 only in the last block
     kinds = {"task_0": "multiclass"} if declared == "task_types" else {}
-    classes = [[0.5, 1.5, 2.5], None] if declared == "classes" else None
+    classes = {
+        "task_types": None,
+        "classes": [[0.5, 1.5, 2.5], None],
+        "classes_dict": {"task_0": [0.5, 1.5, 2.5]},
+    }[declared]
     params = dict(
         SMALL,
         task_types={**kinds, "task_1": "regression"},

@@ -843,3 +843,29 @@ def test_huge_regression_targets_are_standardised_without_overflow(quiet_fit):
     pred = reg.predict(X)
     assert np.all(np.isfinite(pred))
     assert np.corrcoef(pred / 1e300, y / 1e300)[0, 1] > 0.9
+
+
+def test_partial_fit_classes_as_a_pandas_index_unique_values_or_a_dict():
+    # Series.unique() of a str column is a pandas array under pandas 3; an
+    # Index is what y["a"].astype("category").cat.categories gives.
+    X = _X(20)
+    y = pd.DataFrame(
+        {
+            "a": np.where(X[:, 0] > 0, "yes", "no"),
+            "b": np.where(X[:, 1] > 0, "yes", "no"),
+        }
+    ).astype("str")
+    forms = {
+        "index": pd.Index(["no", "yes"]),
+        "unique": y["a"].unique(),
+        "dict": {"a": ["no", "yes"], "b": np.array(["no", "maybe", "yes"])},
+    }
+    for form, classes in forms.items():
+        est = MultiTaskNeuralEstimator(**SMALL).partial_fit(X, y, classes=classes)
+        expected = ["no", "maybe", "yes"] if form == "dict" else ["no", "yes"]
+        assert [c.tolist() for c in est.classes_] == [
+            ["no", "yes"],
+            sorted(expected),
+        ], form
+    with pytest.raises(ValueError, match=r"classes has keys \['c'\] that are not"):
+        MultiTaskNeuralEstimator(**SMALL).partial_fit(X, y, classes={"c": [0, 1]})
