@@ -410,7 +410,8 @@ default=None
             tasks with no label in common, booleans mixed with numbers, a
             regression task's values. A task
             given its classes may have no label in the first batch; any other
-            task needs one there. Ignored after the first call.
+            task needs one there. On a later call, classes other than the
+            first call's are a ValueError (as for ``MLPClassifier``).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each row, as in :meth:`fit`.
 
@@ -439,6 +440,8 @@ default=None
             not self.warm_start and not incremental
         )
         if not first_pass:
+            if classes is not None:
+                self.tasks_.check_same_classes(classes)
             self._warn_unused_build_params(incremental)
         saved = dict(vars(self))
         plan = snapshot = None

@@ -498,6 +498,25 @@ class TaskSet:
     def slice(self, outputs: np.ndarray, i: int) -> np.ndarray:
         return outputs[:, self.offsets[i] : self.offsets[i + 1]]
 
+    def check_same_classes(self, classes) -> None:
+        """A later ``partial_fit``'s ``classes`` must be those of the first
+        call, task by task, as ``MLPClassifier.partial_fit`` requires (a
+        ValueError naming the task, not classes ignored)."""
+        per_task, _ = per_task_classes_of(classes, self.names)
+        for task, given in zip(self.tasks, per_task):
+            if given is None or not task.is_classification:
+                continue
+            labels = _unique_labels(np.asarray(given), task.name)
+            if not (
+                labels.shape == task.classes.shape and np.all(labels == task.classes)
+            ):
+                raise ValueError(
+                    f"classes={labels.tolist()} for task {task.name!r} is not the "
+                    f"same as on the first call to partial_fit, was: "
+                    f"{task.classes.tolist()}. A model's classes are fixed by its "
+                    "first call; fit it again to change them."
+                )
+
     def match_columns(self, y) -> list[np.ndarray]:
         """One column of ``y`` per task, in task order.
 
@@ -723,19 +742,17 @@ class TaskSet:
         return MultiTaskLoss([t.kind for t in self.tasks], self.output_widths)
 
 
-def build_tasks(columns, names, task_types=None, classes=None, force_kind=None):
-    """Create the TaskSet for target columns (first fit)."""
-    kinds = resolve_per_task(task_types, names, "task_types", single_value_ok=False)
-    flat = False
+def per_task_classes_of(classes, names) -> tuple[list, list | None]:
+    """``partial_fit``'s ``classes`` as one entry (labels or None) per task,
+    and, when it was one flat list that every classification task shares,
+    that list's labels as given (None otherwise)."""
     if classes is None:
-        per_task_classes = [None] * len(names)
-    elif isinstance(classes, dict):  # by task name, as task_types
-        per_task_classes = resolve_per_task(
-            classes, names, "classes", single_value_ok=False
-        )
-    elif len(names) == 1 and not _is_list_of_arrays(classes):
-        per_task_classes = [classes]
-    elif _is_flat_labels(classes):
+        return [None] * len(names), None
+    if isinstance(classes, dict):  # by task name, as task_types
+        return resolve_per_task(classes, names, "classes", single_value_ok=False), None
+    if len(names) == 1 and not _is_list_of_arrays(classes):
+        return [classes], None
+    if _is_flat_labels(classes):
         # MLPClassifier's form (and learning_curve's): one array of labels that
         # every classification task shares.
         # A missing-label marker in it (np.unique(y) of a y with NaN) is not a
@@ -746,15 +763,20 @@ def build_tasks(columns, names, task_types=None, classes=None, force_kind=None):
         # dtype (not the NaN dropped: [0, 1, nan] gives ints).
         given = getattr(classes, "dtype", None)
         dtype = object if given is not None and given.kind == "O" else None
-        per_task_classes = [np.asarray(flat_labels, dtype=dtype)] * len(names)
-        flat = True
-    else:
-        per_task_classes = list(classes)
-        if len(per_task_classes) != len(names):
-            raise ValueError(
-                f"classes has {len(per_task_classes)} entries but y has "
-                f"{len(names)} tasks."
-            )
+        return [np.asarray(flat_labels, dtype=dtype)] * len(names), flat_labels
+    per_task = list(classes)
+    if len(per_task) != len(names):
+        raise ValueError(
+            f"classes has {len(per_task)} entries but y has {len(names)} tasks."
+        )
+    return per_task, None
+
+
+def build_tasks(columns, names, task_types=None, classes=None, force_kind=None):
+    """Create the TaskSet for target columns (first fit)."""
+    kinds = resolve_per_task(task_types, names, "task_types", single_value_ok=False)
+    per_task_classes, flat_labels = per_task_classes_of(classes, names)
+    flat = flat_labels is not None
     tasks, labelled = [], []
     for name, col, kind, cls in zip(names, columns, kinds, per_task_classes):
         values, missing = _labelled_values(col, name)

@@ -869,3 +869,19 @@ def test_partial_fit_classes_as_a_pandas_index_unique_values_or_a_dict():
         ], form
     with pytest.raises(ValueError, match=r"classes has keys \['c'\] that are not"):
         MultiTaskNeuralEstimator(**SMALL).partial_fit(X, y, classes={"c": [0, 1]})
+
+
+def test_later_partial_fit_refuses_other_classes():
+    # As MLPClassifier.partial_fit: classes are fixed by the first call.
+    X = _X(20)
+    y = np.column_stack([(X[:, 0] > 0), (X[:, 1] > 0)]).astype(int)
+    est = MultiTaskNeuralEstimator(**SMALL).partial_fit(X, y, classes=[0, 1])
+    est.partial_fit(X, y, classes=[0, 1])  # the same: fine
+    est.partial_fit(X, y, classes={"task_1": np.array([1, 0])})
+    with pytest.raises(
+        ValueError,
+        match=r"classes=\[0, 1, 2\] for task 'task_1' is not the same as on the "
+        r"first call to partial_fit, was: \[0, 1\]",
+    ):
+        est.partial_fit(X, y, classes=[[0, 1], [0, 1, 2]])
+    assert est.n_iter_ == 3  # the refused call trained nothing
