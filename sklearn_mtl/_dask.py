@@ -39,11 +39,12 @@ import torch
 
 from ._tasks import (
     CLASSIFICATION_KINDS,
-    _is_flat_labels,
     _labelled_values,
     _standardisation,
     _unique_labels,
     per_task_class_weight,
+    per_task_classes_of,
+    resolve_per_task,
     split_target_columns,
     stack_predictions,
 )
@@ -208,8 +209,11 @@ def _label_counts(present, name):
 
 
 def _declared_classes(task_types, classes, names) -> list[bool]:
-    """Which tasks are declared classification, by ``task_types`` or by
-    ``classes``: their labels are kept whatever their values (0.5, 1.5, ...).
+    """Which tasks are declared classification, by ``task_types`` or by their
+    own ``classes``: their labels are kept whatever their values (0.5, 1.5,
+    ...). One flat ``classes`` list declares no task by itself: it serves the
+    classification tasks, and an undeclared column of non-integer values is a
+    regression, as in memory.
 
     ``task_types`` may be the fitted tasks' ``[(name, is_classification)]``
     (a later call): y's columns are matched to them by name when y names every
@@ -221,17 +225,17 @@ def _declared_classes(task_types, classes, names) -> list[bool]:
         if set(map(str, names)) == set(fitted):
             return [fitted[str(name)] for name in names]
         return [kind for _, kind in task_types[:n]] + [False] * (n - len(task_types))
-    if classes is not None and (n == 1 or _is_flat_labels(classes)):
-        return [True] * n
-    declared = [False] * n
-    if isinstance(task_types, dict):
-        declared = [task_types.get(name) in CLASSIFICATION_KINDS for name in names]
-    if isinstance(classes, dict):
-        classes = [classes.get(name) for name in names]
-    if isinstance(classes, list | tuple):
-        for j, given in enumerate(classes[:n]):
-            declared[j] = declared[j] or given is not None
-    return declared
+    try:
+        kinds = resolve_per_task(task_types, names, "task_types", single_value_ok=False)
+        given, flat = per_task_classes_of(classes, names)
+    except (TypeError, ValueError):
+        # Refused, with its message, when the tasks are built from the summaries.
+        kinds, given, flat = [None] * n, [None] * n, None
+    return [
+        kind in CLASSIFICATION_KINDS
+        or (kind is None and flat is None and labels is not None)
+        for kind, labels in zip(kinds, given)
+    ]
 
 
 def _summarize_block(y_block, task_types=None, classes=None):

@@ -382,7 +382,8 @@ class MLPStopping(Callback):
     mean validation score is watched instead, the best weights are kept, and
     they are restored when training ends. ``warm=True`` keeps the best score,
     loss, weights and counter of the previous calls (a ``warm_start`` fit, a
-    ``partial_fit``), whichever rule those ran, as ``MLPClassifier`` keeps them.
+    ``partial_fit``), whichever rule those ran, as ``MLPClassifier``'s
+    ``warm_start`` keeps them.
     With the net's ``verbose`` set, the stop is announced through ``sink`` in
     the words of :class:`~sklearn.neural_network.MLPClassifier`.
     """

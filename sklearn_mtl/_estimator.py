@@ -59,7 +59,7 @@ from ._inputs import (
     warn_unknown_categories,
 )
 from ._sparse import as_device_tensor
-from ._state import BUILD_PARAMS, plain_state, restore
+from ._state import BUILD_PARAMS, plain_state, restore, set_requests
 from ._tasks import (
     build_tasks,
     resolve_per_task,
@@ -970,7 +970,7 @@ default=None
 
     # Plain data for pickle, skops and save (no torch object): see _state.py.
     def __getstate__(self):
-        return plain_state(super().__getstate__())
+        return plain_state(super().__getstate__(), set_requests(self))
 
     def __setstate__(self, state):
         restore(self, state)

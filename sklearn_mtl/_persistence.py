@@ -49,8 +49,8 @@ from ._state import (
     TRUSTED_TYPES,
     check_size,
     plain_columns,
-    plain_requests,
     restore,
+    set_requests,
 )
 from ._tasks import Task
 
@@ -329,8 +329,9 @@ def save(estimator, file) -> None:
         "params": encoded_params,
         "fitted": hasattr(estimator, "engine_"),
     }
-    if hasattr(estimator, "_metadata_request"):  # set by set_<method>_request
-        meta["metadata_request"] = plain_requests(estimator._metadata_request)
+    requests = set_requests(estimator)  # set by set_<method>_request
+    if requests is not None:
+        meta["metadata_request"] = requests
         # An older reader would drop it without a word: it refuses version 2.
         meta["format_version"] = 2
     tensors = {}

@@ -29,7 +29,8 @@ __all__ = ["TRUSTED_TYPES", "plain_state", "restore"]
 # 2: dicts whose keys skops cannot rebuild are stored as their items
 # (:func:`_keys_as_items`); a state without such a dict is written as 1.
 # 3: the metadata routing requests (``set_fit_request``, ...) as plain data
-# (:func:`plain_requests`); written only when a request was set.
+# (:func:`plain_requests`); written only when a request other than the
+# defaults was set.
 STATE_VERSION = 3
 # The attribute scikit-learn's ``set_<method>_request`` sets on an instance.
 _REQUESTS = "_metadata_request"
@@ -218,20 +219,25 @@ def _rebuilt(obj, on_dict):
     return obj
 
 
-def plain_state(state: dict) -> dict:
+def plain_state(state: dict, requests: dict | None = None) -> dict:
     """``state`` (``BaseEstimator.__getstate__``) with the engine and tasks as
-    data, and dicts with keys skops cannot rebuild as their items."""
+    data, and dicts with keys skops cannot rebuild as their items.
+
+    ``requests``: the routing requests of :func:`set_requests` (None: none
+    set, or the class's defaults, which need no record).
+    """
     from . import __version__
 
     state = dict(state)
+    state.pop(_REQUESTS, None)
+    if requests is not None:
+        state[_REQUESTS] = requests
     if "categorical_features" in state:
         state["categorical_features"] = plain_columns(state["categorical_features"])
     stored = []
     for key, value in state.items():
         if key not in ("engine_", "tasks_", _REQUESTS):
             state[key] = _keys_as_items(value, stored)
-    if _REQUESTS in state:
-        state[_REQUESTS] = plain_requests(state[_REQUESTS])
     engine = state.get("engine_")
     if engine is not None:
         saved = engine.get_state()
@@ -265,6 +271,18 @@ def plain_requests(request) -> dict:
         if isinstance(requests, dict) and requests:
             out[method] = dict(requests)
     return out
+
+
+def set_requests(estimator) -> dict | None:
+    """The routing requests set on ``estimator`` (``set_fit_request`` & co.)
+    as :func:`plain_requests`; None when none was set or they equal the
+    class's defaults (a file then needs no newer format)."""
+    request = vars(estimator).get(_REQUESTS)
+    if request is None:
+        return None
+    plain = plain_requests(request)
+    defaults = plain_requests(type(estimator)()._get_metadata_request())
+    return None if plain == defaults else plain
 
 
 def _restore_requests(estimator, stored) -> None:

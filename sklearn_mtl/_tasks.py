@@ -749,27 +749,40 @@ def per_task_classes_of(classes, names) -> tuple[list, list | None]:
     if classes is None:
         return [None] * len(names), None
     if isinstance(classes, dict):  # by task name, as task_types
-        return resolve_per_task(classes, names, "classes", single_value_ok=False), None
+        per_task = resolve_per_task(classes, names, "classes", single_value_ok=False)
+        return [_labels_given(c) for c in per_task], None
     if len(names) == 1 and not _is_list_of_arrays(classes):
-        return [classes], None
+        return [_labels_given(classes)], None
     if _is_flat_labels(classes):
         # MLPClassifier's form (and learning_curve's): one array of labels that
         # every classification task shares.
-        # A missing-label marker in it (np.unique(y) of a y with NaN) is not a
-        # label.
-        marked = _is_missing(np.asarray(list(classes), dtype=object))
-        flat_labels = [c for c, m in zip(classes, marked) if not m]
-        # An object array stays object; otherwise the labels left set the
-        # dtype (not the NaN dropped: [0, 1, nan] gives ints).
-        given = getattr(classes, "dtype", None)
-        dtype = object if given is not None and given.kind == "O" else None
-        return [np.asarray(flat_labels, dtype=dtype)] * len(names), flat_labels
+        flat_labels = _labels_given(classes, as_list=True)
+        return [_labels_given(classes)] * len(names), flat_labels
     per_task = list(classes)
     if len(per_task) != len(names):
         raise ValueError(
             f"classes has {len(per_task)} entries but y has {len(names)} tasks."
         )
-    return per_task, None
+    return [_labels_given(c) for c in per_task], None
+
+
+def _labels_given(labels, as_list=False):
+    """One task's ``classes`` without missing-label markers: ``np.unique(y)``
+    (or ``Series.unique()``) of a y with NaN holds one, which is not a label.
+
+    An object array stays object; otherwise the labels left set the dtype (not
+    the NaN dropped: [0, 1, nan] gives ints). None stays None.
+    """
+    if labels is None or np.ndim(labels) != 1:
+        return labels  # a scalar or 2-D entry: refused, by name, where used
+    values = list(labels)
+    marked = _is_missing(np.asarray(values, dtype=object))
+    kept = [c for c, m in zip(values, marked) if not m]
+    if as_list:
+        return kept
+    given = getattr(labels, "dtype", None)
+    dtype = object if given is not None and given.kind == "O" else None
+    return np.asarray(kept, dtype=dtype)
 
 
 def build_tasks(columns, names, task_types=None, classes=None, force_kind=None):

@@ -347,8 +347,14 @@ def test_non_integer_float_labels_of_a_declared_classification_task(declared):
     )[3]
     assert merged[0]["labels"].tolist() == [0.5, 1.5, 2.5]
     assert merged[0]["counts"].tolist() == counts.tolist()
-    # An undeclared task of such values is a regression: a few values kept.
-    assert _dask._summaries(_dask._Source(*as_dask(X, y, 40)))[3][0]["labels"].size == 0
+    # An undeclared task of such values is a regression: a few values kept,
+    # also beside one flat classes list (which serves classification tasks).
+    source = _dask._Source(*as_dask(X, y, 40))
+    assert _dask._summaries(source)[3][0]["labels"].size == 0
+    kinds = {"task_0": "multiclass", "task_1": "regression"}
+    merged = _dask._summaries(source, kinds, [0.5, 1.5, 2.5])[3]
+    assert merged[0]["labels"].size == 3 and merged[1]["labels"].size == 0
+    assert _dask._summaries(source, None, [0.5, 1.5, 2.5])[3][1]["labels"].size == 0
 
 
 class _Counter(Callback):

@@ -885,3 +885,22 @@ def test_later_partial_fit_refuses_other_classes():
     ):
         est.partial_fit(X, y, classes=[[0, 1], [0, 1, 2]])
     assert est.n_iter_ == 3  # the refused call trained nothing
+
+
+def test_classes_with_a_missing_label_marker_on_every_call():
+    # np.unique(y) (learning_curve's classes) or Series.unique() of a y with
+    # missing labels holds NaN: not a class, on the first call or later ones.
+    X = _X(20)
+    y = np.where(X[:, 0] > 0, 1.0, 0.0)
+    y[:3] = np.nan
+    est = MultiTaskNeuralEstimator(**SMALL)
+    for _ in range(2):
+        est.partial_fit(X, y, classes=np.unique(y))
+    assert est.classes_.tolist() == [0.0, 1.0] and est.n_iter_ == 2
+    est.partial_fit(X, y, classes=[np.unique(y)])  # one array per task
+    labels = pd.Series(np.where(X[:, 1] > 0, "yes", "no"), dtype="str")
+    labels[:2] = None
+    est = MultiTaskNeuralEstimator(**SMALL)
+    for _ in range(2):
+        est.partial_fit(X, labels, classes=labels.unique())
+    assert est.classes_.tolist() == ["no", "yes"]

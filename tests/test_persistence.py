@@ -1102,10 +1102,17 @@ def test_routing_requests_survive_every_copy(fitted, tmp_path):
         assert _requests(other) == expected
         if fitted:
             _assert_same_model(other, est, X)
-    # Without a request the files are as before (format 1).
-    save(MultiTaskClassifier(**SMALL), path)
-    with zipfile.ZipFile(path) as archive:
-        assert json.loads(archive.read("meta.json"))["format_version"] == 1
+    # Without a request, or with the defaults' only, the files are as before
+    # (format 1): an older reader has nothing to drop.
+    with sklearn.config_context(enable_metadata_routing=True):
+        default = MultiTaskClassifier(**SMALL).set_fit_request(sample_weight=None)
+    for est in (MultiTaskClassifier(**SMALL), default):
+        save(est, path)
+        with zipfile.ZipFile(path) as archive:
+            assert json.loads(archive.read("meta.json"))["format_version"] == 1
+        state = est.__getstate__()
+        assert "_metadata_request" not in state
+        assert state["_sklearn_mtl_state"] == 1
 
 
 def test_crafted_routing_requests_are_refused(tmp_path):
