@@ -166,7 +166,9 @@ bool, int or str, default="from_dtype"
     compile : bool, default=False
         Train through ``torch.compile`` of the network (PyTorch 2): the first
         epoch pays the compilation, later ones may run faster, mostly on GPUs.
-        The fitted ``module_`` stays the plain, picklable network.
+        The fitted ``module_`` stays the plain, picklable network. Not with
+        a ``loss_weighting`` that balances gradients (``"gradnorm"``,
+        ``"pcgrad"``, ``"mgda"``, torchjd's): a ValueError names both.
 
     callbacks : list or None, default=None
         Extra :mod:`skorch.callbacks` (instances or ``(name, callback)``

@@ -320,12 +320,10 @@ class ValidationSplit:
         self.random_state = random_state
         self.stratify = stratify
 
-    def __call__(self, dataset: TaskDataset, y=None, **fit_params):
-        from sklearn.model_selection import train_test_split
-
-        if isinstance(dataset, BlockDataset):  # streamed: hold out whole blocks
-            return dataset.split(self.fraction, self.random_state)
-        n = len(dataset)
+    def check(self, n: int) -> int:
+        """The number of validation rows of ``n`` rows; a ValueError when
+        either side would be too small (checked before a call changes the
+        model, and again at the split)."""
         n_valid = int(np.ceil(self.fraction * n))
         if n_valid < 2 or n - n_valid < 1:
             raise ValueError(
@@ -334,6 +332,15 @@ class ValidationSplit:
                 f"{n - n_valid} for training. Increase 'validation_fraction' or the "
                 "size of your dataset."
             )
+        return n_valid
+
+    def __call__(self, dataset: TaskDataset, y=None, **fit_params):
+        from sklearn.model_selection import train_test_split
+
+        if isinstance(dataset, BlockDataset):  # streamed: hold out whole blocks
+            return dataset.split(self.fraction, self.random_state)
+        n = len(dataset)
+        n_valid = self.check(n)
         stratify = None
         if self.stratify:
             codes = dataset.y.values[:, 0].cpu().numpy()

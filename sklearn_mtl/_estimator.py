@@ -145,6 +145,7 @@ def _check_callbacks(callbacks) -> list:
 
 
 _ENGINE_CALLBACKS = {"epoch_timer", "divergence", "stopping", "print_log"}
+_GATED = ("mmoe", "omoe", "cgc", "ple")
 # Whether a single classification task's validation split is stratified (as
 # MLPClassifier's); transfer_report turns it off so that the single-task
 # models hold out the joint model's rows.
@@ -544,6 +545,8 @@ default=None
         else:
             tasks, names, is_1d = self.tasks_, None, None
             targets = tasks.encode(columns, sample_weight, self._class_weight())
+            if not incremental:  # a warm fit: y is checked as a first fit's
+                tasks.check_trainable(targets)
         baseline = tasks.baseline(targets) if first_pass and not incremental else None
         plan = self._plan(X.shape[0], first_pass, tasks, names, is_1d, baseline)
         device = plan.engine.device
@@ -687,6 +690,20 @@ default=None
                 self.validation_fraction,
                 random_state=plan.seed % (2**31),
                 stratify=single_classifier,
+            )
+            if isinstance(plan.data, TaskDataset):
+                # Before the engine's settings change: a warm fit refused
+                # here leaves the model as it was.
+                split.check(len(plan.data))
+        if self.compile and engine.criterion_.weighting.needs_shared:
+            # The compiled graph returns the shared representation without
+            # its gradient: PCGrad & co. would fail, GradNorm see zeros.
+            raise ValueError(
+                f"compile=True does not support loss_weighting="
+                f"{self._built('loss_weighting')!r}, which balances the gradients "
+                "of the shared representation; set compile=False, or a "
+                "loss_weighting that weighs the losses (static, uncertainty, dwa, "
+                "rlw, famo)."
             )
         params = dict(
             # The user's callbacks as set now (set again after loading a file,
@@ -909,7 +926,14 @@ default=None
         gates : dict of str to ndarray of shape (n_gate_experts,)
         """
         check_is_fitted(self)
-        if not hasattr(self.engine_.module_, "gates"):
+        # The architecture as built: wrappers (input features, an ensemble)
+        # forward `gates` to any body, gated or not.
+        gated = (
+            self._built("architecture") in _GATED
+            if self._built("trunk") is None
+            else hasattr(self.engine_.module_, "gates")
+        )
+        if not gated:
             raise ValueError(
                 f"gate_weights needs a gated architecture ('mmoe', 'omoe', 'cgc', "
                 f"'ple'); this model has architecture={self._built('architecture')!r}, "

@@ -191,6 +191,17 @@ def check_numeric_X(estimator, X, **kwargs):
                 f"X must be numeric (non-numeric columns: {bad}); name categorical "
                 "columns in categorical_features, or encode them first."
             )
+    kind = getattr(getattr(X, "dtype", None), "kind", None)
+    if kind in ("U", "S", "M", "m") and kwargs.get("dtype") is not None:
+        # All columns numeric (none categorical): numpy would cast these to
+        # numbers ("1.5", b"2", dates as nanoseconds); scikit-learn's
+        # dtype="numeric" refuses them, as the DataFrame path does.
+        what = {"U": "strings", "S": "bytes", "M": "datetimes", "m": "timedeltas"}
+        raise ValueError(
+            f"X must be numeric, got an array of {what[kind]} (dtype {X.dtype}); "
+            "encode it as numbers first, or pass a DataFrame and name categorical "
+            "columns in categorical_features."
+        )
     try:
         return validate_data(estimator, X, **kwargs)
     except (TypeError, ValueError) as exc:
@@ -397,7 +408,14 @@ def _codes(values: np.ndarray, categories: list, name: str = "") -> np.ndarray:
             idx = index.get_indexer(np.asarray(values, dtype=object))
         except TypeError:  # unhashable values
             raise _bad_value(values, name) from None
-        if categories and (idx[~missing] < 0).all() and (~missing).any():
+        unknown = (idx < 0) & ~missing
+        if unknown.any():
+            # A value of a type fit refuses (bytes, dates, ...) is refused here
+            # too, not read as an unknown category.
+            usable = str | bool | int | float
+            if any(not isinstance(scalar(v), usable) for v in values[unknown]):
+                raise _bad_value([scalar(v) for v in values[unknown]], name)
+        if categories and unknown.any() and not (idx[~missing] >= 0).any():
             # Nothing known: numbers where fit saw strings, or the reverse (a
             # DataFrame column reaches here as objects whatever its dtype).
             _check_value_kind(values[~missing], categories, name)

@@ -89,6 +89,8 @@ def _series_values(s) -> np.ndarray:
         if pd.api.types.is_integer_dtype(s.dtype) and s.isna().any():
             # Nullable Int64 with pd.NA: keep the integers (see _labelled_values).
             return s.to_numpy(dtype=object, na_value=None)
+        if s.dtype.kind == "c":  # as numpy y: not cut to its real part
+            raise ValueError("Complex data not supported in y.")
         if s.isna().any() or s.dtype.kind not in "iuf":
             return s.to_numpy(dtype=np.float64, na_value=np.nan)
         return s.to_numpy()
@@ -147,13 +149,26 @@ def infer_kind(values: np.ndarray, missing: np.ndarray, name: str = "y") -> str:
 
 def _unique_labels(present: np.ndarray, name: str) -> np.ndarray:
     try:
-        return np.unique(present)
+        labels = np.unique(present)
     except TypeError as exc:
         kinds = sorted({type(v).__name__ for v in present})
         raise TypeError(
             f"Task {name!r} mixes label types {kinds}; the labels of a task must be "
             "all strings or all numbers."
         ) from exc
+    # Bytes, dates, lists, ...: np.unique sorts them, but scikit-learn's
+    # metrics (and so score) refuse them; refused here, as MLPClassifier does.
+    usable = str | bool | int | float
+    kinds = "OSUMmV"  # numeric labels are fine
+    plain = (scalar(v) for v in labels) if labels.dtype.kind in kinds else ()
+    bad = next((v for v in plain if not isinstance(v, usable)), None)
+    if bad is not None:
+        raise TypeError(
+            f"Task {name!r} has labels of type {type(bad).__name__} (e.g. {bad!r}); "
+            "the labels of a classification task must be strings, numbers or "
+            "booleans."
+        )
+    return labels
 
 
 def _standardisation(values: np.ndarray, name: str) -> tuple[float, float]:
@@ -472,6 +487,31 @@ class TaskTargets:
         )
 
 
+_ZERO_WEIGHT = (
+    "Task {!r} has labelled rows, but every one of them weighs 0 (sample_weight "
+    "times class_weight): it would be trained on nothing. Give some of them a "
+    "positive weight, or leave the task out of y."
+)
+
+
+def _refuse_float32_overflow(packed, n_tasks, names) -> None:
+    """Targets (standardised) or loss weights past float32's range, refused by
+    name: finite in float64, they would turn the loss into inf in training."""
+    bad = np.flatnonzero(~np.isfinite(packed).all(axis=1))
+    j = int(bad[0])
+    if j < n_tasks:
+        raise ValueError(
+            f"Task {names[j]!r} has a target too large for float32 once "
+            "standardised by the first fit's mean and scale; the network trains "
+            "in float32."
+        )
+    raise ValueError(
+        "sample_weight (times class_weight) holds a value too large for "
+        f"float32 (task {names[j % n_tasks]!r}); the network trains in float32: "
+        "scale the weights down (only their ratios matter)."
+    )
+
+
 # Class shares of a task's baseline output are clipped to [_MIN_SHARE, 1 - ...].
 _MIN_SHARE = 1e-4
 
@@ -594,10 +634,28 @@ class TaskSet:
             values, missing = _labelled_values(col, task.name)
             targets = task.encode(values, missing)
             labelled = ~missing
-            out[j] = targets
-            out[T + j] = labelled * sw * task.class_weights(targets, labelled, cw)
-            out[2 * T + j] = labelled * sw
+            with np.errstate(over="ignore"):  # past float32: refused below
+                out[j] = targets
+                out[T + j] = labelled * sw * task.class_weights(targets, labelled, cw)
+                out[2 * T + j] = labelled * sw
+        if not np.isfinite(out).all():
+            _refuse_float32_overflow(out, T, self.names)
         return TaskTargets(np.ascontiguousarray(out.T), T)
+
+    def check_trainable(self, targets: TaskTargets) -> None:
+        """A fit's checks of y: every task has a labelled row, and one of
+        positive loss weight (as a first fit's :meth:`baseline_from` checks)."""
+        labelled = targets.labelled.any(axis=0)
+        weighed = (targets.loss_weights > 0).any(axis=0)
+        for task, has_label, has_weight in zip(self.tasks, labelled, weighed):
+            if not has_label:
+                raise ValueError(
+                    f"Task {task.name!r} has no labelled rows: every target is "
+                    "missing. Input y contains NaN (or None) in every row of this "
+                    "task."
+                )
+            if not has_weight:
+                raise ValueError(_ZERO_WEIGHT.format(task.name))
 
     def loss_weight_sums(self, targets: TaskTargets) -> list[np.ndarray]:
         """What :meth:`baseline_from` needs of ``targets`` (numpy), per task.
@@ -646,12 +704,7 @@ class TaskSet:
         for task, s in zip(self.tasks, sums):
             total = s[1] if task.kind == "regression" else s.sum()
             if not total > 0:
-                raise ValueError(
-                    f"Task {task.name!r} has labelled rows, but every one of them "
-                    "weighs 0 (sample_weight times class_weight): it would be "
-                    "trained on nothing. Give some of them a positive weight, or "
-                    "leave the task out of y."
-                )
+                raise ValueError(_ZERO_WEIGHT.format(task.name))
             if task.kind == "regression":
                 out.append(float(s[0] / total))
             else:

@@ -87,9 +87,14 @@ def test_per_row_gates_sum_to_one():
 
 
 @pytest.mark.parametrize("architecture", ["shared_bottom", "cross_stitch"])
-def test_gate_weights_error_without_gates(architecture):
+@pytest.mark.parametrize(
+    "wrapped", [{}, {"n_ensemble": 2}, {"num_embeddings": "periodic"}]
+)
+def test_gate_weights_error_without_gates(architecture, wrapped):
+    # Also through the ensemble and input-feature wrappers, which forward
+    # `gates` to whatever body they hold.
     X, y = _data(60)
-    est = _est(architecture=architecture, max_iter=2).fit(X, y)
+    est = _est(architecture=architecture, max_iter=2, **wrapped).fit(X, y)
     with pytest.raises(ValueError, match="gated architecture.*" + architecture):
         est.gate_weights(X)
 

@@ -904,3 +904,84 @@ def test_classes_with_a_missing_label_marker_on_every_call():
     for _ in range(2):
         est.partial_fit(X, labels, classes=labels.unique())
     assert est.classes_.tolist() == ["no", "yes"]
+
+
+def test_complex_targets_are_refused_in_every_form():
+    X = _X(20)
+    y = X[:, 0] + 1j * X[:, 1]
+    for given in (y, pd.Series(y), pd.DataFrame({"a": y, "b": X[:, 2]})):
+        with pytest.raises(ValueError, match="Complex data not supported in y"):
+            MultiTaskNeuralEstimator(**SMALL).fit(X, given)
+
+
+def test_targets_and_weights_past_float32_are_refused_before_training():
+    X = _X(20)
+    y = np.column_stack([X[:, 0] > 0, X[:, 1]]).astype(float)
+    est = MultiTaskNeuralEstimator(**SMALL).fit(X, y)
+    before, epochs = est.predict(X), est.n_iter_
+    huge = y.copy()
+    huge[0, 1] = 1e39  # finite in float64, inf once standardised in float32
+    with pytest.raises(ValueError, match="Task 'task_1' has a target too large"):
+        est.partial_fit(X, huge)
+    with pytest.raises(ValueError, match="sample_weight .* too large for float32"):
+        est.partial_fit(X, y, sample_weight=np.full(20, 1e39))
+    with pytest.raises(ValueError, match="sample_weight .* too large for float32"):
+        MultiTaskNeuralEstimator(**SMALL).fit(X, y, sample_weight=np.full(20, 1e39))
+    np.testing.assert_array_equal(est.predict(X), before)
+    assert est.n_iter_ == epochs and est.engine_.optimizer_.state
+
+
+def test_a_warm_fit_checks_y_as_a_first_fit():
+    X = _X(20)
+    y = pd.DataFrame({"a": (X[:, 0] > 0).astype(float), "b": X[:, 1]})
+    est = MultiTaskNeuralEstimator(**SMALL, warm_start=True).fit(X, y)
+    with pytest.raises(ValueError, match=r"Task 'a' has no labelled rows"):
+        est.fit(X, y.assign(a=np.nan))
+    with pytest.raises(ValueError, match=r"Task 'a' has labelled rows, but every"):
+        est.set_params(class_weight={"a": {0.0: 0, 1.0: 0}}).fit(X, y)
+    # partial_fit trains on what a batch has (a task may be absent from it).
+    est.set_params(class_weight=None).partial_fit(X, y.assign(a=np.nan))
+
+
+def test_a_warm_fit_refused_for_its_validation_split_changes_nothing():
+    X = _X(30)
+    y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+    est = MultiTaskNeuralEstimator(**SMALL, warm_start=True).fit(X, y)
+    before = est.predict_proba(X)[0]
+    params = est.engine_.get_params()
+    est.set_params(precision="bf16", early_stopping=True, validation_fraction=0.99)
+    with pytest.raises(ValueError, match="The validation set is too small"):
+        est.fit(X, y)
+    # The engine's settings (precision, split) were not touched.
+    np.testing.assert_array_equal(est.predict_proba(X)[0], before)
+    after = est.engine_.get_params()
+    assert after["precision"] == params["precision"]
+    assert after["train_split"] is params["train_split"]
+
+
+def test_unusable_values_of_a_categorical_column_are_refused_after_fit():
+    # fit refuses bytes; predict and partial_fit did not, and read every row
+    # as an unknown category.
+    X = pd.DataFrame({"city": ["paris", "rome"] * 10, "x": _X(20)[:, 0]})
+    y = (X["x"] > 0).astype(int)
+    est = MultiTaskNeuralEstimator(**SMALL).fit(X, y)
+    as_bytes = X.assign(city=X["city"].map(str.encode).astype(object))
+    for call in (est.predict, lambda X: est.partial_fit(X, y)):
+        with pytest.raises(
+            TypeError, match="Categorical column 'city' of X holds bytes"
+        ):
+            call(as_bytes)
+
+
+@pytest.mark.parametrize(
+    "X, what",
+    [
+        (np.array([["1.5", "2"], ["3", "4"]] * 10), "strings"),
+        (np.array([[b"1", b"2"]] * 20), "bytes"),
+        (np.arange(40).reshape(20, 2).astype("datetime64[s]"), "datetimes"),
+    ],
+)
+def test_numpy_X_of_strings_or_dates_is_not_read_as_numbers(X, what):
+    # As MLPClassifier (dtype="numeric") and the DataFrame path refuse them.
+    with pytest.raises(ValueError, match=f"X must be numeric, got an array of {what}"):
+        MultiTaskNeuralEstimator(**SMALL).fit(X, np.arange(20) % 2)

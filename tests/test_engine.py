@@ -308,6 +308,25 @@ def test_precision_and_compile_are_validated(params, word):
         _small(**params).fit(X, y)
 
 
+@pytest.mark.parametrize("weighting", ["pcgrad", "gradnorm"])
+def test_compile_refuses_gradient_weightings(weighting):
+    # The compiled graph hides the shared representation's gradient: PCGrad
+    # failed deep in autograd and GradNorm silently stayed static.
+    X, y = _data()
+    est = _small(loss_weighting=weighting, max_iter=2)
+    est.fit(X, y)
+    before = est.predict_proba(X)
+    est.set_params(compile=True, warm_start=True)
+    with pytest.raises(
+        ValueError,
+        match=f"compile=True does not support loss_weighting='{weighting}'",
+    ):
+        est.fit(X, y)
+    np.testing.assert_array_equal(est.predict_proba(X)[0], before[0])
+    with pytest.raises(ValueError, match="compile=True does not support"):
+        _small(loss_weighting=weighting, compile=True).fit(X, y)
+
+
 def test_compile_trains_through_torch_compile(monkeypatch):
     if not hasattr(torch, "compile"):
         pytest.skip("torch.compile is not available")

@@ -1010,3 +1010,15 @@ def test_transfer_report_models_of_a_fold_hold_out_the_same_rows(monkeypatch):
     clone(est).fit(X, y[["tier"]])
     clone(est).fit(X, y)
     assert held_out[0] != held_out[1]
+
+
+def test_scorers_check_that_x_y_and_weights_have_as_many_rows():
+    X, y = _data(n=60)
+    est = _model(max_iter=2).fit(X, y)
+    scorer = make_task_scorer("tier", "accuracy")
+    with pytest.raises(ValueError, match="X has 60 rows but y has 10"):
+        scorer(est, X, y.iloc[:10])
+    with pytest.raises(ValueError, match="X has 10 rows but y has 60"):
+        per_task_report(est, X[:10], y)
+    with pytest.raises(ValueError, match="sample_weight has 10 rows but X has 60"):
+        scorer(est, X, y, sample_weight=np.ones(10))

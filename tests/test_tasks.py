@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from sklearn_mtl import MultiTaskClassifier
 from sklearn_mtl._tasks import (
     MultiTaskLoss,
     Task,
@@ -322,3 +323,18 @@ def test_loss_weight_sums_of_row_blocks_add_up_to_the_whole():
     assert tasks.baseline_from([sum(p[j] for p in parts) for j in range(3)]) == (
         pytest.approx(tasks.baseline_from(whole), rel=1e-12)
     )
+
+
+@pytest.mark.parametrize(
+    "labels, kind",
+    [
+        (np.array([b"no", b"yes"] * 5), "bytes"),
+        (pd.Series(pd.to_datetime([0, 1] * 5, unit="D")), "Timestamp"),
+        (pd.Series([[1, 2], [3]] * 5), "list"),
+    ],
+)
+def test_labels_scikit_learn_cannot_score_are_refused_at_fit(labels, kind):
+    # np.unique sorts them, but score (sklearn's metrics) would refuse them.
+    X = np.random.RandomState(0).normal(size=(10, 2))
+    with pytest.raises(TypeError, match=f"Task 'task_0' has labels of type {kind}"):
+        MultiTaskClassifier(hidden_layer_sizes=(4,), max_iter=1).fit(X, labels)
