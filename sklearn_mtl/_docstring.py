@@ -133,6 +133,10 @@ bool, int or str, default="from_dtype"
         Parameters the network and loss weighting were built from (the
         architecture, ``loss_weighting``, ``task_weights``, ``solver``, ...)
         keep their first fit's values; a warm fit after changing one warns.
+        The input encoding (``categorical_features``, ``one_hot_max_size``,
+        ``numeric_scaling``, ``n_bins``) is also the first fit's, as a
+        fitted transformer's in a Pipeline is; set ``warm_start=False`` to
+        learn it again.
         With early stopping, the next ``fit`` also goes on from the stopping
         rule's best score, counter and best weights, as
         :class:`~sklearn.neural_network.MLPClassifier` does: after a fit that

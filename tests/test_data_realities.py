@@ -869,6 +869,9 @@ def test_partial_fit_classes_as_a_pandas_index_unique_values_or_a_dict():
         ], form
     with pytest.raises(ValueError, match=r"classes has keys \['c'\] that are not"):
         MultiTaskNeuralEstimator(**SMALL).partial_fit(X, y, classes={"c": [0, 1]})
+    for scalar in (3, "no"):
+        with pytest.raises(ValueError, match="classes must be an array-like"):
+            MultiTaskNeuralEstimator(**SMALL).partial_fit(X, y, classes=scalar)
 
 
 def test_later_partial_fit_refuses_other_classes():
