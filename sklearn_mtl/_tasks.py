@@ -801,7 +801,11 @@ def per_task_classes_of(classes, names) -> tuple[list, list | None]:
     that list's labels as given (None otherwise)."""
     if classes is None:
         return [None] * len(names), None
-    if not isinstance(classes, dict) and np.ndim(classes) == 0:
+    if (
+        isinstance(classes, str | bytes)
+        or not hasattr(classes, "__len__")
+        or (isinstance(classes, np.ndarray) and classes.ndim == 0)
+    ):
         raise ValueError(
             f"classes must be an array-like of labels, one per task, or a dict "
             f"keyed by task name; got {type(classes).__name__} {classes!r}."
