@@ -233,6 +233,16 @@ class BlockDataset:
         the held-out ones.
         """
         blocks = self.block_ids
+        chosen = self.held_out(fraction, random_state)
+        valid = self.subset([b for k, b in enumerate(blocks) if k in chosen])
+        train = self.subset([b for k, b in enumerate(blocks) if k not in chosen])
+        return train, valid.materialize()
+
+    def held_out(self, fraction: float, random_state: int) -> set:
+        """The positions (in ``block_ids``) of the blocks :meth:`split` holds
+        out; a ValueError when that leaves too little on either side. Reads
+        no data: a call checks it before it changes the model."""
+        blocks = self.block_ids
         n_valid = math.ceil(fraction * len(blocks))
         block_rows = max(1, max(self.lengths[b] for b in blocks))
         n_valid = min(n_valid, max(1, self.MAX_VALID_ROWS // block_rows))
@@ -249,14 +259,12 @@ class BlockDataset:
             )
         rng = np.random.RandomState(random_state)
         chosen = set(rng.choice(len(blocks), n_valid, replace=False).tolist())
-        valid = self.subset([b for k, b in enumerate(blocks) if k in chosen])
-        if len(valid) < 2:
+        if sum(self.lengths[b] for k, b in enumerate(blocks) if k in chosen) < 2:
             raise ValueError(
                 "The validation set is too small: the held-out blocks have fewer "
                 "than 2 rows. Increase 'validation_fraction' or the block size."
             )
-        train = self.subset([b for k, b in enumerate(blocks) if k not in chosen])
-        return train, valid.materialize()
+        return chosen
 
 
 class BlockBatches:
@@ -319,6 +327,14 @@ class ValidationSplit:
         self.fraction = fraction
         self.random_state = random_state
         self.stratify = stratify
+
+    def check_data(self, dataset) -> None:
+        """:meth:`check` of ``dataset`` (whole blocks of a stream), before a
+        call changes the model."""
+        if isinstance(dataset, BlockDataset):
+            dataset.held_out(self.fraction, self.random_state)
+        else:
+            self.check(len(dataset))
 
     def check(self, n: int) -> int:
         """The number of validation rows of ``n`` rows; a ValueError when

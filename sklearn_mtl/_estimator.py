@@ -691,10 +691,9 @@ default=None
                 random_state=plan.seed % (2**31),
                 stratify=single_classifier,
             )
-            if isinstance(plan.data, TaskDataset):
-                # Before the engine's settings change: a warm fit refused
-                # here leaves the model as it was.
-                split.check(len(plan.data))
+            # Before the engine's settings change: a warm fit refused here
+            # leaves the model as it was.
+            split.check_data(plan.data)
         if self.compile and engine.criterion_.weighting.needs_shared:
             # The compiled graph returns the shared representation without
             # its gradient: PCGrad & co. would fail, GradNorm see zeros.
@@ -928,12 +927,7 @@ default=None
         check_is_fitted(self)
         # The architecture as built: wrappers (input features, an ensemble)
         # forward `gates` to any body, gated or not.
-        gated = (
-            self._built("architecture") in _GATED
-            if self._built("trunk") is None
-            else hasattr(self.engine_.module_, "gates")
-        )
-        if not gated:
+        if self._built("architecture") not in _GATED:
             raise ValueError(
                 f"gate_weights needs a gated architecture ('mmoe', 'omoe', 'cgc', "
                 f"'ple'); this model has architecture={self._built('architecture')!r}, "

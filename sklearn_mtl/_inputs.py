@@ -411,10 +411,14 @@ def _codes(values: np.ndarray, categories: list, name: str = "") -> np.ndarray:
         unknown = (idx < 0) & ~missing
         if unknown.any():
             # A value of a type fit refuses (bytes, dates, ...) is refused here
-            # too, not read as an unknown category.
+            # too, not read as an unknown category. Distinct values only.
             usable = str | bool | int | float
-            if any(not isinstance(scalar(v), usable) for v in values[unknown]):
-                raise _bad_value([scalar(v) for v in values[unknown]], name)
+            try:
+                distinct = pd.unique(values[unknown])
+            except TypeError:  # unhashable values
+                raise _bad_value(values[unknown], name) from None
+            if any(not isinstance(scalar(v), usable) for v in distinct):
+                raise _bad_value([scalar(v) for v in distinct], name)
         if categories and unknown.any() and not (idx[~missing] >= 0).any():
             # Nothing known: numbers where fit saw strings, or the reverse (a
             # DataFrame column reaches here as objects whatever its dtype).

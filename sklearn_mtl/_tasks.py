@@ -156,17 +156,22 @@ def _unique_labels(present: np.ndarray, name: str) -> np.ndarray:
             f"Task {name!r} mixes label types {kinds}; the labels of a task must be "
             "all strings or all numbers."
         ) from exc
-    # Bytes, dates, lists, ...: np.unique sorts them, but scikit-learn's
-    # metrics (and so score) refuse them; refused here, as MLPClassifier does.
-    usable = str | bool | int | float
-    kinds = "OSUMmV"  # numeric labels are fine
-    plain = (scalar(v) for v in labels) if labels.dtype.kind in kinds else ()
-    bad = next((v for v in plain if not isinstance(v, usable)), None)
+    # Bytes and sequences (lists, tuples, ...): np.unique sorts them, but
+    # scikit-learn's metrics (and so score) refuse them, as MLPClassifier does.
+    if labels.dtype.kind == "S":
+        bad = labels[0]
+    elif labels.dtype.kind in "OV":
+        bad = next(
+            (v for v in labels if isinstance(v, bytes | list | tuple | dict | set)),
+            None,
+        )
+    else:
+        bad = None
     if bad is not None:
         raise TypeError(
-            f"Task {name!r} has labels of type {type(bad).__name__} (e.g. {bad!r}); "
-            "the labels of a classification task must be strings, numbers or "
-            "booleans."
+            f"Task {name!r} has labels of type {type(scalar(bad)).__name__} "
+            f"(e.g. {scalar(bad)!r}), which scikit-learn's metrics cannot score; "
+            "give them as strings or numbers."
         )
     return labels
 
@@ -494,11 +499,17 @@ _ZERO_WEIGHT = (
 )
 
 
+_FLOAT32_ROOT = float(np.sqrt(np.finfo(np.float32).max))
+
+
 def _refuse_float32_overflow(packed, n_tasks, names) -> None:
     """Targets (standardised) or loss weights past float32's range, refused by
     name: finite in float64, they would turn the loss into inf in training."""
-    bad = np.flatnonzero(~np.isfinite(packed).all(axis=1))
-    j = int(bad[0])
+    rows = ~np.isfinite(packed).all(axis=1)
+    # Targets (the first n_tasks rows): class codes are small, so only a
+    # regression target can pass the square root of float32's range.
+    rows[:n_tasks] |= (np.abs(packed[:n_tasks]) > _FLOAT32_ROOT).any(axis=1)
+    j = int(np.flatnonzero(rows)[0])
     if j < n_tasks:
         raise ValueError(
             f"Task {names[j]!r} has a target too large for float32 once "
@@ -638,7 +649,12 @@ class TaskSet:
                 out[j] = targets
                 out[T + j] = labelled * sw * task.class_weights(targets, labelled, cw)
                 out[2 * T + j] = labelled * sw
-        if not np.isfinite(out).all():
+        # A standardised target past sqrt(float32 max) squares to inf in the
+        # loss; any packed value past float32 max is inf already.
+        regression = [j for j, t in enumerate(self.tasks) if t.kind == "regression"]
+        if not np.isfinite(out).all() or (
+            regression and (np.abs(out[regression]) > _FLOAT32_ROOT).any()
+        ):
             _refuse_float32_overflow(out, T, self.names)
         return TaskTargets(np.ascontiguousarray(out.T), T)
 

@@ -296,7 +296,9 @@ def _evaluate(model, transforms, X, y, sample_weight=None):
         import dask
 
         (y, sample_weight), outputs = dask.compute(y, sample_weight), model._outputs(X)
-    return outputs, _task_columns(model, y), sample_weight
+    columns = _task_columns(model, y)
+    _check_rows(outputs, columns[0], sample_weight)
+    return outputs, columns, sample_weight
 
 
 def _check_rows(X, y_column, sample_weight) -> None:

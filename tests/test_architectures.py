@@ -259,3 +259,11 @@ def test_trunk_feeds_every_architecture():
         assert est.module_.features[0].in_features == 5
         curves = est.task_loss_curves_.values()
         assert all(c[-1] < c[0] for c in curves)
+        # gate_weights reads the gates behind the trunk, or says there are none.
+        if arch == "mmoe":
+            assert all(
+                w.sum() == pytest.approx(1) for w in est.gate_weights(X).values()
+            )
+        else:
+            with pytest.raises(ValueError, match="gated architecture"):
+                est.gate_weights(X)

@@ -745,3 +745,22 @@ def test_fit_in_worker_uses_the_workers_threads(client):
 
     X, y = make_data(n=60)
     assert client.submit(fit_and_count, X, y[:, 0], pure=False).result() == 1
+
+
+def test_streamed_calls_check_before_they_change_anything():
+    # A warm fit whose held-out blocks would leave none for training changes
+    # no engine setting; scorers check the rows of X, y and sample_weight.
+    from sklearn_mtl.metrics import make_task_scorer
+
+    X, y = make_data(n=160)
+    Xd, yd = as_dask(X, y, 40)
+    est = MultiTaskNeuralEstimator(warm_start=True, **MIXED).fit(Xd, yd)
+    before = est.predict(X)
+    est.set_params(precision="bf16", early_stopping=True, validation_fraction=0.99)
+    with pytest.raises(ValueError, match="leaves none for training"):
+        est.fit(Xd, yd)
+    assert est.engine_.precision == "float32"
+    np.testing.assert_array_equal(est.predict(X), before)
+    scorer = make_task_scorer(0, "accuracy")
+    with pytest.raises(ValueError, match="X has 160 rows but y has 120"):
+        scorer(est, Xd, da.from_array(y[:120], chunks=(40, 2)))

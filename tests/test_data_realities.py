@@ -926,6 +926,9 @@ def test_targets_and_weights_past_float32_are_refused_before_training():
     huge[0, 1] = 1e39  # finite in float64, inf once standardised in float32
     with pytest.raises(ValueError, match="Task 'task_1' has a target too large"):
         est.partial_fit(X, huge)
+    huge[0, 1] = 1e25  # finite in float32, but its square (the loss) is not
+    with pytest.raises(ValueError, match="Task 'task_1' has a target too large"):
+        est.partial_fit(X, huge)
     with pytest.raises(ValueError, match="sample_weight .* too large for float32"):
         est.partial_fit(X, y, sample_weight=np.full(20, 1e39))
     with pytest.raises(ValueError, match="sample_weight .* too large for float32"):

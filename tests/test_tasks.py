@@ -329,12 +329,17 @@ def test_loss_weight_sums_of_row_blocks_add_up_to_the_whole():
     "labels, kind",
     [
         (np.array([b"no", b"yes"] * 5), "bytes"),
-        (pd.Series(pd.to_datetime([0, 1] * 5, unit="D")), "Timestamp"),
+        (np.array([b"no", b"yes"] * 5, dtype=object), "bytes"),
         (pd.Series([[1, 2], [3]] * 5), "list"),
+        (pd.Series([(1, 2), (3,)] * 5), "tuple"),
     ],
 )
 def test_labels_scikit_learn_cannot_score_are_refused_at_fit(labels, kind):
-    # np.unique sorts them, but score (sklearn's metrics) would refuse them.
+    # np.unique sorts them, but score (sklearn's metrics) would refuse them;
+    # numpy dates stay labels, as for MLPClassifier.
     X = np.random.RandomState(0).normal(size=(10, 2))
     with pytest.raises(TypeError, match=f"Task 'task_0' has labels of type {kind}"):
         MultiTaskClassifier(hidden_layer_sizes=(4,), max_iter=1).fit(X, labels)
+    dates = np.array([0, 1] * 5).astype("datetime64[D]")
+    est = MultiTaskClassifier(hidden_layer_sizes=(4,), max_iter=1).fit(X, dates)
+    assert 0 <= est.score(X, dates) <= 1
