@@ -381,6 +381,27 @@ def _baseline(source, tasks, class_weight, lengths):
     return tasks.baseline_from(sums)
 
 
+def _block_counts(tasks, class_weight, i, yb, swb):
+    """Block ``i``'s length and ``TaskSet.trainable_counts``."""
+    targets = _targets(tasks, class_weight, i, yb, swb)
+    return (len(targets), *tasks.trainable_counts(tasks.match_columns(yb), targets))
+
+
+def _check_trainable(source, tasks, class_weight) -> list[int]:
+    """``TaskSet.check_trainable`` over every block of y; the blocks' lengths."""
+    import dask
+
+    weights = source.sw if source.sw is not None else [None] * len(source.y)
+    parts = dask.compute(
+        *[
+            dask.delayed(_block_counts)(tasks, class_weight, i, yb, swb)
+            for i, (yb, swb) in enumerate(zip(source.y, weights))
+        ]
+    )
+    tasks.check_trainable(sum(p[1] for p in parts), sum(p[2] for p in parts))
+    return [p[0] for p in parts]
+
+
 # --------------------------------------------------------------------------- fit
 def _encoder(estimator, source, tasks, class_weight):
     """``load(i)`` for the engine's ``BlockDataset``: one block, validated and encoded.
@@ -412,6 +433,23 @@ def _encoder(estimator, source, tasks, class_weight):
     return load
 
 
+def _zero_block_ok() -> dict:
+    """One block whose weights are all 0 is fine (the whole stream's are
+    checked: a task of no positive weight is refused by the fit); scikit-learn
+    1.8 made ``_check_sample_weight`` refuse all-zero weights by default."""
+    import inspect
+
+    from sklearn.utils.validation import _check_sample_weight
+
+    params = inspect.signature(_check_sample_weight).parameters
+    return (
+        {"allow_all_zero_weights": True} if "allow_all_zero_weights" in params else {}
+    )
+
+
+_ZERO_BLOCK_OK = _zero_block_ok()
+
+
 def _targets(tasks, class_weight, i, yb, swb, n_rows=None):
     """Block ``i``'s TaskTargets, through an in-memory fit's checks of y and
     ``sample_weight`` (and, given X's ``n_rows``, of the row count)."""
@@ -425,7 +463,11 @@ def _targets(tasks, class_weight, i, yb, swb, n_rows=None):
         )
     if swb is not None:
         swb = _check_sample_weight(
-            np.asarray(swb), columns[0], dtype=np.float64, ensure_non_negative=True
+            np.asarray(swb),
+            columns[0],
+            dtype=np.float64,
+            ensure_non_negative=True,
+            **_ZERO_BLOCK_OK,
         )
     return tasks.encode(columns, swb, class_weight)
 
@@ -569,6 +611,10 @@ def prepare_fit(estimator, X, y, sample_weight, first_pass, classes, incremental
                     labels = np.asarray(summary["labels"])
                     task.encode(labels, np.zeros(labels.shape, dtype=bool))
             class_weight = _resolve_balanced(class_weight, tasks, merged)
+        if not incremental:
+            # A warm fit checks y as a first fit does (a task with no labelled
+            # row, or none of positive weight), from counts of every block.
+            lengths = _check_trainable(source, tasks, class_weight)
         elif lengths is None:
             import dask
 

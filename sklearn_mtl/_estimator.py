@@ -546,7 +546,7 @@ default=None
             tasks, names, is_1d = self.tasks_, None, None
             targets = tasks.encode(columns, sample_weight, self._class_weight())
             if not incremental:  # a warm fit: y is checked as a first fit's
-                tasks.check_trainable(targets)
+                tasks.check_trainable(*tasks.trainable_counts(columns, targets))
         baseline = tasks.baseline(targets) if first_pass and not incremental else None
         plan = self._plan(X.shape[0], first_pass, tasks, names, is_1d, baseline)
         device = plan.engine.device

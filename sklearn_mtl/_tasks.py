@@ -658,11 +658,22 @@ class TaskSet:
             _refuse_float32_overflow(out, T, self.names)
         return TaskTargets(np.ascontiguousarray(out.T), T)
 
-    def check_trainable(self, targets: TaskTargets) -> None:
-        """A fit's checks of y: every task has a labelled row, and one of
-        positive loss weight (as a first fit's :meth:`baseline_from` checks)."""
-        labelled = targets.labelled.any(axis=0)
-        weighed = (targets.loss_weights > 0).any(axis=0)
+    def trainable_counts(self, columns, targets: TaskTargets):
+        """Per task, the labelled rows of ``columns`` (its targets, encoded as
+        ``targets``) and those of positive loss weight (counts of disjoint
+        row blocks add up)."""
+        labelled = np.array(
+            [
+                int((~_labelled_values(col, task.name)[1]).sum())
+                for task, col in zip(self.tasks, columns)
+            ]
+        )
+        return labelled, (targets.loss_weights > 0).sum(axis=0)
+
+    def check_trainable(self, labelled, weighed) -> None:
+        """A fit's checks of y, from :meth:`trainable_counts`: every task has a
+        labelled row, and one of positive loss weight (as a first fit's
+        :meth:`baseline_from` checks)."""
         for task, has_label, has_weight in zip(self.tasks, labelled, weighed):
             if not has_label:
                 raise ValueError(

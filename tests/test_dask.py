@@ -764,3 +764,38 @@ def test_streamed_calls_check_before_they_change_anything():
     scorer = make_task_scorer(0, "accuracy")
     with pytest.raises(ValueError, match="X has 160 rows but y has 120"):
         scorer(est, Xd, da.from_array(y[:120], chunks=(40, 2)))
+
+
+def test_a_streamed_warm_fit_checks_y_as_a_first_fit():
+    # As in memory: a task with no labelled row, or none of positive weight,
+    # in any block, is refused before training; partial_fit takes such calls.
+    X, y = make_data(n=160)
+    est = MultiTaskNeuralEstimator(warm_start=True, **MIXED).fit(*as_dask(X, y, 40))
+    epochs = est.n_iter_
+    unlabelled = y.astype(float)
+    unlabelled[:, 0] = np.nan
+    with pytest.raises(ValueError, match="Task 'task_0' has no labelled rows"):
+        est.fit(*as_dask(X, unlabelled, 40))
+    # task_0 labelled on the second half only, where every row weighs 0.
+    half = y.astype(float)
+    half[:80, 0] = np.nan
+    weights = da.from_array(np.r_[np.ones(80), np.zeros(80)], chunks=40)
+    with pytest.raises(ValueError, match="Task 'task_0' has labelled rows, but"):
+        est.fit(*as_dask(X, half, 40), sample_weight=weights)
+    assert est.n_iter_ == epochs
+    est.partial_fit(*as_dask(X, unlabelled, 40))
+    assert est.n_iter_ == epochs + 1
+
+
+def test_a_block_whose_weights_are_all_zero_streams():
+    # As in memory, where only all-zero weights overall are refused.
+    X, y = make_data(n=160)
+    weights = np.r_[np.zeros(40), np.ones(120)]
+    stream = MultiTaskNeuralEstimator(**MIXED).fit(
+        *as_dask(X, y, 40), sample_weight=da.from_array(weights, chunks=40)
+    )
+    assert stream.n_iter_ == MIXED["max_iter"]
+    with pytest.raises(ValueError, match="labelled rows, but every one of them"):
+        MultiTaskNeuralEstimator(**MIXED).fit(
+            *as_dask(X, y, 40), sample_weight=da.zeros(160, chunks=40)
+        )

@@ -945,6 +945,11 @@ def test_a_warm_fit_checks_y_as_a_first_fit():
         est.fit(X, y.assign(a=np.nan))
     with pytest.raises(ValueError, match=r"Task 'a' has labelled rows, but every"):
         est.set_params(class_weight={"a": {0.0: 0, 1.0: 0}}).fit(X, y)
+    # Labelled only where sample_weight is 0 (the rows still count as labelled).
+    half = y.assign(a=np.where(np.arange(20) < 10, np.nan, y["a"]))
+    weights = np.r_[np.ones(10), np.zeros(10)]
+    with pytest.raises(ValueError, match=r"Task 'a' has labelled rows, but every"):
+        est.set_params(class_weight=None).fit(X, half, sample_weight=weights)
     # partial_fit trains on what a batch has (a task may be absent from it).
     est.set_params(class_weight=None).partial_fit(X, y.assign(a=np.nan))
 
