@@ -527,11 +527,7 @@ default=None
             columns, names, is_1d = split_target_columns(y)
         else:
             columns = self.tasks_.match_columns(y)
-        if columns[0].shape[0] != X.shape[0]:
-            raise ValueError(
-                f"X has {X.shape[0]} rows but y has {columns[0].shape[0]}: found "
-                "input variables with inconsistent numbers of samples."
-            )
+        check_rows(X, columns[0])
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
@@ -1034,19 +1030,7 @@ default=None
         if _dask.is_collection(X, y, sample_weight):
             return _dask.score(self, X, y, sample_weight)
         columns = self.tasks_.match_columns(y)
-        n = _num_samples(X)
-        if columns[0].shape[0] != n:
-            raise ValueError(
-                f"X has {n} rows but y has {columns[0].shape[0]}: found input "
-                "variables with inconsistent numbers of samples."
-            )
-        if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=np.float64)
-            if sample_weight.shape != (n,):
-                raise ValueError(
-                    f"sample_weight has shape {sample_weight.shape} but X has {n} "
-                    "rows: it must be 1-D with one weight per row."
-                )
+        sample_weight = check_rows(X, columns[0], sample_weight)
         preds = self.tasks_.predict(self._outputs(X))
         return self.tasks_.mean_score(preds, columns, sample_weight)
 
@@ -1079,6 +1063,25 @@ default=None
         tags.input_tags.allow_nan = True  # imputed, with a learned missing indicator
         tags.input_tags.sparse = accepts_sparse(self)
         return tags
+
+
+def check_rows(X, y_column, sample_weight=None):
+    """X, y (one task's column) and ``sample_weight`` hold as many rows, as
+    scoring needs; ``sample_weight`` as a 1-D float64 array (or None)."""
+    n = _num_samples(X)
+    if y_column.shape[0] != n:
+        raise ValueError(
+            f"X has {n} rows but y has {y_column.shape[0]}: found input "
+            "variables with inconsistent numbers of samples."
+        )
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.shape != (n,):
+            raise ValueError(
+                f"sample_weight has shape {sample_weight.shape} but X has {n} "
+                "rows: it must be 1-D with one weight per row."
+            )
+    return sample_weight
 
 
 def fitted_multitask(estimator, user: str):

@@ -350,18 +350,25 @@ def _bad_value(values, name: str) -> TypeError:
     )
 
 
+def _usable_distinct(values: np.ndarray, name: str) -> list:
+    """The distinct values of an object column, each a string, a number or a
+    boolean (a TypeError from :func:`_bad_value` for anything else)."""
+    import pandas as pd
+
+    try:
+        uniq = [scalar(v) for v in pd.unique(values)]
+    except TypeError:  # unhashable values (lists, dicts)
+        raise _bad_value(values, name) from None
+    if any(not isinstance(v, str | bool | int | float) for v in uniq):
+        raise _bad_value(uniq, name)
+    return uniq
+
+
 def _categories(values: np.ndarray, missing: np.ndarray, name: str) -> list:
     present = values[~missing]
     if values.dtype.kind != "O":
         return [scalar(v) for v in np.unique(present)]
-    import pandas as pd
-
-    try:
-        uniq = [scalar(v) for v in pd.unique(present)]
-    except TypeError:  # unhashable values (lists, dicts)
-        raise _bad_value(present, name) from None
-    if any(not isinstance(v, str | bool | int | float) for v in uniq):
-        raise _bad_value(uniq, name)
+    uniq = _usable_distinct(present, name)
     try:
         return sorted(uniq)
     except TypeError:  # mixed types: group by type, then by value
@@ -411,14 +418,8 @@ def _codes(values: np.ndarray, categories: list, name: str = "") -> np.ndarray:
         unknown = (idx < 0) & ~missing
         if unknown.any():
             # A value of a type fit refuses (bytes, dates, ...) is refused here
-            # too, not read as an unknown category. Distinct values only.
-            usable = str | bool | int | float
-            try:
-                distinct = pd.unique(values[unknown])
-            except TypeError:  # unhashable values
-                raise _bad_value(values[unknown], name) from None
-            if any(not isinstance(scalar(v), usable) for v in distinct):
-                raise _bad_value([scalar(v) for v in distinct], name)
+            # too, not read as an unknown category.
+            _usable_distinct(values[unknown], name)
         if categories and unknown.any() and not (idx[~missing] >= 0).any():
             # Nothing known: numbers where fit saw strings, or the reverse (a
             # DataFrame column reaches here as objects whatever its dtype).

@@ -57,7 +57,8 @@ from ._tasks import Task
 __all__ = ["save", "load"]
 
 FORMAT = "sklearn-mtl"
-# 2: "metadata_request", the routing requests (written only when one was set).
+# 2: "metadata_request", the routing requests (written only when they differ
+# from the class's defaults; a file without them stays version 1).
 FORMAT_VERSION = 2
 _CLASSES = {
     cls.__name__: cls

@@ -234,10 +234,7 @@ class Task:
         # A classification task whose classes are declared (partial_fit's
         # `classes`) needs no label in the first batch; any other task does.
         if present.size == 0 and (classes is None or kind == "regression"):
-            raise ValueError(
-                f"Task {name!r} has no labelled rows: every target is missing. "
-                "Input y contains NaN (or None) in every row of this task."
-            )
+            raise ValueError(_NO_LABELS.format(name))
         if kind is None and classes is not None:
             kind = (
                 "binary" if len(np.unique(np.asarray(classes))) == 2 else "multiclass"
@@ -492,6 +489,10 @@ class TaskTargets:
         )
 
 
+_NO_LABELS = (
+    "Task {!r} has no labelled rows: every target is missing. Input y contains "
+    "NaN (or None) in every row of this task."
+)
 _ZERO_WEIGHT = (
     "Task {!r} has labelled rows, but every one of them weighs 0 (sample_weight "
     "times class_weight): it would be trained on nothing. Give some of them a "
@@ -650,11 +651,9 @@ class TaskSet:
                 out[T + j] = labelled * sw * task.class_weights(targets, labelled, cw)
                 out[2 * T + j] = labelled * sw
         # A standardised target past sqrt(float32 max) squares to inf in the
-        # loss; any packed value past float32 max is inf already.
-        regression = [j for j, t in enumerate(self.tasks) if t.kind == "regression"]
-        if not np.isfinite(out).all() or (
-            regression and (np.abs(out[regression]) > _FLOAT32_ROOT).any()
-        ):
+        # loss (class codes are small); any packed value past float32 max is
+        # inf already.
+        if not np.isfinite(out).all() or (np.abs(out[:T]) > _FLOAT32_ROOT).any():
             _refuse_float32_overflow(out, T, self.names)
         return TaskTargets(np.ascontiguousarray(out.T), T)
 
@@ -676,11 +675,7 @@ class TaskSet:
         :meth:`baseline_from` checks)."""
         for task, has_label, has_weight in zip(self.tasks, labelled, weighed):
             if not has_label:
-                raise ValueError(
-                    f"Task {task.name!r} has no labelled rows: every target is "
-                    "missing. Input y contains NaN (or None) in every row of this "
-                    "task."
-                )
+                raise ValueError(_NO_LABELS.format(task.name))
             if not has_weight:
                 raise ValueError(_ZERO_WEIGHT.format(task.name))
 

@@ -38,7 +38,7 @@ from sklearn.utils.metadata_routing import (
 
 from . import _dask
 from ._engine import BlockDataset, MultiTaskEngine, TaskDataset
-from ._estimator import _BaseMultiTask, fitted_multitask
+from ._estimator import _BaseMultiTask, check_rows, fitted_multitask
 from ._tasks import (
     _labelled_values,
     per_task_class_weight,
@@ -286,7 +286,7 @@ def _evaluate(model, transforms, X, y, sample_weight=None):
     if not _dask.is_collection(X, y, sample_weight):
         columns = _task_columns(model, y, X)  # before running the network
         if not isinstance(X, TaskDataset | BlockDataset):
-            _check_rows(X, columns[0], sample_weight)
+            sample_weight = check_rows(X, columns[0], sample_weight)
         return _forward(model, transforms, X), columns, sample_weight
     for transform in transforms:
         X = transform.transform(X)
@@ -297,24 +297,7 @@ def _evaluate(model, transforms, X, y, sample_weight=None):
 
         (y, sample_weight), outputs = dask.compute(y, sample_weight), model._outputs(X)
     columns = _task_columns(model, y)
-    _check_rows(outputs, columns[0], sample_weight)
-    return outputs, columns, sample_weight
-
-
-def _check_rows(X, y_column, sample_weight) -> None:
-    """X, y and sample_weight hold as many rows, as ``score`` requires."""
-    from sklearn.utils.validation import _num_samples
-
-    n = _num_samples(X)
-    if y_column.shape[0] != n:
-        raise ValueError(
-            f"X has {n} rows but y has {y_column.shape[0]}: found input variables "
-            "with inconsistent numbers of samples."
-        )
-    if sample_weight is not None and _num_samples(sample_weight) != n:
-        raise ValueError(
-            f"sample_weight has {_num_samples(sample_weight)} rows but X has {n}."
-        )
+    return outputs, columns, check_rows(outputs, columns[0], sample_weight)
 
 
 def _task_index(model, task) -> int:
